@@ -1,0 +1,64 @@
+"""Turn bad input into one line on stderr and exit code 2, for every entry point."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from hydra.errors import (
+    ConfigCompositionException,
+    InstantiationException,
+    MissingConfigException,
+    OverrideParseException,
+)
+from omegaconf.errors import OmegaConfBaseException
+
+from cellsweep.errors import ConfigError, UserInputExit
+
+T = TypeVar("T")
+
+USER_ERRORS = (
+    ConfigError,
+    ConfigCompositionException,
+    MissingConfigException,
+    OverrideParseException,
+    InstantiationException,
+    OmegaConfBaseException,
+    FileNotFoundError,
+)
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an error and of its cause: enough to act on, short enough for logs."""
+    parts: list[str] = []
+    seen = 0
+    while exc is not None and seen < 3:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        head = lines[0] if lines else type(exc).__name__
+        if not any(head in p for p in parts):
+            parts.append(head)
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+        if isinstance(exc, (KeyError,)) and not str(exc):
+            break
+    return ": ".join(parts).replace("\n", " ")
+
+
+def user_message(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, ConfigError) else one_line(exc)
+
+
+def run_cli(prog: str, fn: Callable[[], T]) -> T:
+    """Call ``fn``; user errors exit 2 with one line, Ctrl-C exits 130, bugs keep their traceback."""
+    try:
+        return fn()
+    except UserInputExit as exc:
+        print(f"{prog}: error: {exc.message}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except USER_ERRORS as exc:
+        print(f"{prog}: error: {user_message(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None

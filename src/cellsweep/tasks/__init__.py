@@ -1,0 +1,1 @@
+"""Workloads: plain Lightning, no Optuna, no MLflow (DESIGN.md §3)."""

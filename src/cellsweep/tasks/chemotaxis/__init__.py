@@ -1,0 +1,5 @@
+"""Chemotactic sensitivity from microscopic models (Erban, arXiv:2509.12131)."""
+
+from cellsweep.tasks.chemotaxis.workload import build
+
+__all__ = ["build"]

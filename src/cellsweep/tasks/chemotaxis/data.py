@@ -1,0 +1,174 @@
+"""Simulated snapshot data: a disk cache of replicates, and the Lightning DataModule.
+
+A study that varies only the estimator (τ, loss, network, bins) reuses one simulation: the cache
+key is a hash of the simulation config, the seed and the replicate, and ``record_bins``/``n_steps``
+are fixed by the task rather than by τ. Writes go to a temporary file that is renamed into place,
+so concurrent workers never read half a file (the loser of a race simply recomputes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from cellsweep.tasks.chemotaxis.config import ChemotaxisCfg
+from cellsweep.tasks.chemotaxis.density import rebin, to_density
+from cellsweep.tasks.chemotaxis.simulate import SimConfig, SimResult, simulate
+
+log = logging.getLogger(__name__)
+
+SIM_VERSION = 2  # bump when the simulators change, to invalidate cached data
+TRAIN, VAL = 0, 1  # replicate indices: independent streams of the same seed
+
+
+def replicate_seed(seed: int, replicate: int) -> int:
+    """Independent, reproducible seeds per (seed, replicate) via NumPy's SeedSequence."""
+    return int(np.random.SeedSequence([int(seed), int(replicate)]).generate_state(1)[0])
+
+
+def cache_key(cfg: SimConfig, seed: int, replicate: int) -> str:
+    blob = json.dumps(
+        {"v": SIM_VERSION, "sim": cfg.key_fields(), "seed": seed, "rep": replicate},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+class _Progress:
+    """Logs simulation progress every 10 %: visible in Hydra logs and on a terminal alike."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.next = 0.1
+
+    def __call__(self, k: int, total: int) -> None:
+        if k >= self.next * total:
+            log.info("%s: %3.0f%% (%d/%d steps)", self.label, 100 * k / total, k, total)
+            while self.next * total <= k:
+                self.next += 0.1
+
+
+def load_or_simulate(
+    cfg: SimConfig, seed: int, replicate: int, cache_dir: Path | None
+) -> SimResult:
+    """The replicate's counts from the cache, or simulated and stored there."""
+    path = None
+    if cache_dir is not None:
+        path = Path(cache_dir) / f"sim-{cache_key(cfg, seed, replicate)}.npz"
+        if path.exists():
+            try:
+                with np.load(path) as z:
+                    counts = z["counts"]
+                log.info("simulation cache hit: %s", path.name)
+                return SimResult(counts, cfg.dt, cfg.record_every, cfg.length, cfg.n_particles)
+            except (OSError, ValueError, KeyError):
+                log.warning("unreadable cache file %s: simulating again", path)
+    label = f"Model {cfg.model}, N={cfg.n_particles}, replicate {replicate}"
+    result = simulate(cfg, replicate_seed(seed, replicate), progress=_Progress(label))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez_compressed(fh, counts=result.counts)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return result
+
+
+@dataclass
+class SnapshotSet:
+    """Densities of one replicate at the pair times: ρ̂(t), ρ̂(t+τ) and, for central, ρ̂(t−τ)."""
+
+    rho0: torch.Tensor
+    rho1: torch.Tensor
+    rho_prev: torch.Tensor | None
+
+    def batch(self, idx: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        pick = (lambda t: t) if idx is None else (lambda t: t[idx])
+        out = {"rho0": pick(self.rho0), "rho1": pick(self.rho1)}
+        if self.rho_prev is not None:
+            out["rho_prev"] = pick(self.rho_prev)
+        return out
+
+
+def snapshot_pairs(rho: torch.Tensor, task: ChemotaxisCfg) -> SnapshotSet:
+    """Index the recorded densities [T, M] at the pair times of the task config."""
+    every = task.sim.record_every
+    lag = task.window_steps // every
+    back = lag if task.loss.form == "central" else 0
+    starts = (
+        (task.pairs.start_steps // every)
+        + back
+        + torch.arange(task.pairs.count) * (task.pairs.stride_steps // every)
+    )
+    return SnapshotSet(rho[starts], rho[starts + lag], rho[starts - lag] if back else None)
+
+
+def prediction_windows(rho: torch.Tensor, task: ChemotaxisCfg) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ρ̂(t_a), ρ̂(t_a + horizon)) for each held-out window."""
+    every = task.sim.record_every
+    a = torch.tensor(task.val.start_steps) // every
+    return rho[a], rho[a + task.val.horizon_steps // every]
+
+
+class _Steps(Dataset):
+    """An epoch of ``steps`` batches: all pairs, or ``batch_size`` of them drawn with a seed."""
+
+    def __init__(self, pairs: SnapshotSet, steps: int, batch_size: int, seed: int) -> None:
+        self.pairs, self.steps, self.batch_size = pairs, steps, batch_size
+        self.n = pairs.rho0.shape[0]
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        if self.batch_size <= 0 or self.batch_size >= self.n:
+            return self.pairs.batch()
+        return self.pairs.batch(torch.randperm(self.n, generator=self.gen)[: self.batch_size])
+
+
+class ChemotaxisData(L.LightningDataModule):
+    """Training pairs from one replicate; validation pairs and windows from an independent one."""
+
+    def __init__(self, task: ChemotaxisCfg, seed: int, cache_dir: Path | None) -> None:
+        super().__init__()
+        self.task, self.seed, self.cache_dir = task, seed, cache_dir
+        self.train_pairs: SnapshotSet | None = None
+
+    def densities(self, replicate: int) -> torch.Tensor:
+        res = load_or_simulate(self.task.sim, self.seed, replicate, self.cache_dir)
+        return to_density(rebin(res.counts, self.task.bins), res.n_particles, res.length)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_pairs is not None:
+            return
+        train = self.densities(TRAIN)
+        val = self.densities(VAL)
+        self.train_pairs = snapshot_pairs(train, self.task)
+        self.val_pairs = snapshot_pairs(val, self.task)
+        self.val_windows = prediction_windows(val, self.task)
+
+    def train_dataloader(self) -> DataLoader:
+        o = self.task.optim
+        ds = _Steps(self.train_pairs, o.steps_per_epoch, o.batch_size, self.seed)
+        return DataLoader(ds, batch_size=None, shuffle=False, num_workers=0)
+
+    def val_dataloader(self) -> DataLoader:
+        batch = self.val_pairs.batch()
+        batch["win_a"], batch["win_b"] = self.val_windows
+        return DataLoader([batch], batch_size=None, shuffle=False, num_workers=0)

@@ -1,0 +1,30 @@
+"""Empirical densities on bins, from the simulators' fine histograms.
+
+Simulations record counts on a fine grid (``record_bins``); the estimator's bin count M is a
+hyperparameter, so coarse densities are made by summing groups of fine bins. That keeps one cached
+simulation valid for every M that divides ``record_bins``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from cellsweep.errors import ConfigError
+
+
+def rebin(counts: np.ndarray, bins: int) -> np.ndarray:
+    """Sum groups of fine bins: [T, R] -> [T, bins]; ``bins`` must divide R."""
+    fine = counts.shape[-1]
+    if bins <= 1 or fine % bins:
+        raise ConfigError(
+            f"task.bins ({bins}) must be > 1 and divide task.sim.record_bins ({fine})"
+        )
+    return counts.reshape(*counts.shape[:-1], bins, fine // bins).sum(-1)
+
+
+def to_density(counts: np.ndarray, n_particles: int, length: float) -> torch.Tensor:
+    """ρ̂ = counts / (N h), so that Σ ρ̂ h = 1 (float64: differences of noisy densities matter)."""
+    bins = counts.shape[-1]
+    h = length / bins
+    return torch.as_tensor(counts, dtype=torch.float64) / (n_particles * h)

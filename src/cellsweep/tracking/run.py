@@ -1,0 +1,148 @@
+"""MLflow run lifecycle through ``MlflowClient`` (no global fluent state).
+
+A ``TrackedRun`` is created before training, receives params, tags, per-epoch metrics and
+artifacts, and ends FINISHED, FAILED (an exception) or KILLED (Ctrl-C): a run never stays
+RUNNING because its process died in Python.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cellsweep.errors import ConfigError
+from cellsweep.tracking.redact import redact_uri
+
+log = logging.getLogger(__name__)
+
+MAX_PARAMS_PER_CALL = 100
+MAX_METRICS_PER_CALL = 1000
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    enabled: bool
+    uri: str | None
+    artifact_location: str | None
+    experiment: str
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> TrackingSettings:
+        enabled = bool(cfg.get("enabled", True))
+        uri = cfg.get("uri")
+        if enabled and not uri:
+            raise ConfigError("tracking.uri is required when tracking is enabled")
+        return cls(enabled, uri, cfg.get("artifact_location"), str(cfg.get("experiment")))
+
+    @property
+    def public_uri(self) -> str | None:
+        return redact_uri(self.uri)
+
+
+def _client(settings: TrackingSettings):
+    from mlflow.tracking import MlflowClient
+
+    if settings.uri and settings.uri.startswith("sqlite:///"):
+        Path(settings.uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    return MlflowClient(tracking_uri=settings.uri)
+
+
+def ensure_experiment(client, settings: TrackingSettings) -> str:
+    """The experiment's id, created on first use (tolerating a concurrent creator)."""
+    exp = client.get_experiment_by_name(settings.experiment)
+    if exp is not None:
+        return exp.experiment_id
+    location = None
+    if settings.artifact_location:
+        path = Path(settings.artifact_location) / settings.experiment
+        path.mkdir(parents=True, exist_ok=True)
+        location = path.resolve().as_uri()
+    try:
+        return client.create_experiment(settings.experiment, artifact_location=location)
+    except Exception:  # another process created it in between
+        exp = client.get_experiment_by_name(settings.experiment)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+class TrackedRun:
+    """One MLflow run: the small API the entry point and callbacks use."""
+
+    def __init__(self, client, settings: TrackingSettings, run) -> None:
+        self.client, self.settings, self._run = client, settings, run
+        self.run_id: str = run.info.run_id
+        self.experiment_id: str = run.info.experiment_id
+
+    @property
+    def artifact_uri(self) -> str:
+        return self._run.info.artifact_uri
+
+    def log_params(self, params: Mapping[str, str]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, v) for k, v in params.items()]
+        for i in range(0, len(items), MAX_PARAMS_PER_CALL):
+            self.client.log_batch(self.run_id, params=items[i : i + MAX_PARAMS_PER_CALL])
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        items = [RunTag(k, str(v)) for k, v in tags.items() if v is not None]
+        for i in range(0, len(items), MAX_PARAMS_PER_CALL):
+            self.client.log_batch(self.run_id, tags=items[i : i + MAX_PARAMS_PER_CALL])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, int(step)) for k, v in metrics.items()]
+        for i in range(0, len(items), MAX_METRICS_PER_CALL):
+            self.client.log_batch(self.run_id, metrics=items[i : i + MAX_METRICS_PER_CALL])
+
+    def log_text(self, text: str, name: str) -> None:
+        self.client.log_text(self.run_id, text, name)
+
+    def log_figure(self, figure, name: str) -> None:
+        self.client.log_figure(self.run_id, figure, name)
+
+    def log_file(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def end(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.run_id, status=status)
+
+    def ui_hint(self) -> str:
+        return f"#/experiments/{self.experiment_id}/runs/{self.run_id}"
+
+
+@contextmanager
+def start_run(
+    settings: TrackingSettings,
+    run_name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    parent_run_id: str | None = None,
+) -> Iterator[TrackedRun]:
+    """Create a run, yield it, and end it FINISHED, FAILED or KILLED according to how we exit."""
+    client = _client(settings)
+    experiment_id = ensure_experiment(client, settings)
+    all_tags = {k: str(v) for k, v in (tags or {}).items() if v is not None}
+    if parent_run_id:
+        all_tags["mlflow.parentRunId"] = parent_run_id
+    run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
+    tracked = TrackedRun(client, settings, run)
+    try:
+        yield tracked
+    except KeyboardInterrupt:
+        tracked.end("KILLED")
+        raise
+    except BaseException:
+        tracked.end("FAILED")
+        raise
+    else:
+        tracked.end("FINISHED")

@@ -1,0 +1,184 @@
+"""`cellsweep-train`: compose a config with Hydra, build the task, fit it with Lightning, log it.
+
+This is the one module where workloads meet tracking (and, later, sweeps): tasks know nothing of
+MLflow, tracking knows nothing of tasks (DESIGN.md §3). The Hydra function returns the objective,
+so any Hydra sweeper can optimize it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from cellsweep.cli_errors import USER_ERRORS, run_cli, user_message
+from cellsweep.errors import ConfigError, UserInputExit
+from cellsweep.paths import config_dir, project_root, register_resolvers
+from cellsweep.tasks.base import TaskRun
+from cellsweep.tracking import (
+    MLflowEpochMetrics,
+    TrackedRun,
+    TrackingSettings,
+    flatten,
+    git_state,
+    redact_text,
+    redact_uri,
+    scalar_metrics,
+    start_run,
+)
+
+log = logging.getLogger("cellsweep.train")
+register_resolvers()
+
+
+def _container(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def build_task(cfg: DictConfig) -> TaskRun:
+    """Instantiate the workload named by ``task._target_`` with its task and model sections."""
+    target = cfg.task.get("_target_")
+    if not target:
+        raise ConfigError("task._target_ must name the workload's build function")
+    try:
+        builder = hydra.utils.get_method(target)
+    except Exception as exc:
+        raise ConfigError(f"task._target_={target} cannot be imported: {exc}") from None
+    cache = Path(cfg.paths.cache_dir) / str(cfg.task.get("name", "task"))
+    return builder(
+        task=_container(cfg.task), model=_container(cfg.model), seed=int(cfg.seed), cache_dir=cache
+    )
+
+
+def _hydra_overrides() -> list[str]:
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def _run_tags(cfg: DictConfig) -> dict[str, Any]:
+    commit, dirty = git_state(project_root())
+    return {
+        "mlflow.source.git.commit": commit,
+        "cellsweep.git_dirty": dirty,
+        "mlflow.source.name": "cellsweep-train",
+        "cellsweep.command": redact_text(shlex.join(["cellsweep-train", *sys.argv[1:]])),
+        "cellsweep.seed": cfg.seed,
+        "cellsweep.task": cfg.task.get("name"),
+        "cellsweep.objective": cfg.get("objective"),
+    }
+
+
+def _log_outputs(run: TrackedRun, cfg: DictConfig, task: TaskRun, out_dir: Path) -> list[str]:
+    """Config, overrides, the task's figures and files, and the weights, as artifacts."""
+    run.log_text(redact_text(OmegaConf.to_yaml(cfg, resolve=True)), "config.yaml")
+    run.log_text(redact_text(OmegaConf.to_yaml(_hydra_overrides())), "overrides.yaml")
+    report = task.report()
+    for name, fig in report.figures.items():
+        run.log_figure(fig, name)
+        fig.savefig(out_dir / name)
+    for name, text in report.files.items():
+        run.log_text(text, name)
+        (out_dir / name).write_text(text)
+    weights = out_dir / "model.pt"
+    torch.save(task.module.state_dict(), weights)
+    run.log_file(weights)
+    if report.metrics:
+        run.log_metrics(report.metrics, step=0)
+    return report.lines
+
+
+def _check_seed(cfg: DictConfig) -> int:
+    seed = cfg.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    return seed
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit one run and log it; returns the final epoch's metrics."""
+    seed = _check_seed(cfg)
+    settings = TrackingSettings.from_config(cfg.tracking)
+    task = build_task(cfg)
+    L.seed_everything(seed, workers=True, verbose=False)
+    out_dir = Path(cfg.paths.output_dir) if HydraConfig.initialized() else Path(tempfile.mkdtemp())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_name = cfg.get("run_name") or str(cfg.task.get("name"))
+
+    with contextlib.ExitStack() as stack:
+        run: TrackedRun | None = None
+        callbacks: list[L.Callback] = []
+        if settings.enabled:
+            run = stack.enter_context(start_run(settings, run_name, _run_tags(cfg)))
+            run.log_params(
+                {**flatten(_container(cfg)), **{k: str(v) for k, v in task.info.items()}}
+            )
+            callbacks.append(MLflowEpochMetrics(run))
+        trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks)
+        trainer.fit(task.module, datamodule=task.datamodule)
+        if trainer.interrupted:
+            raise KeyboardInterrupt
+        metrics = scalar_metrics(trainer.callback_metrics)
+        lines = _log_outputs(run, cfg, task, out_dir) if run else task.report().lines
+        objective = cfg.get("objective")
+        if objective and objective not in metrics:
+            raise ConfigError(
+                f"objective {objective!r} was never logged; logged: {', '.join(sorted(metrics))}"
+            )
+
+    _print_summary(cfg, metrics, lines, run, settings, out_dir)
+    return metrics
+
+
+def _print_summary(cfg, metrics, lines, run, settings, out_dir) -> None:
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()))
+    print(f"\nfinal metrics: {shown}")
+    for line in lines:
+        print(line)
+    print(f"outputs: {out_dir}")
+    if run is not None:
+        print(f"MLflow run {run.run_id} in experiment '{settings.experiment}'")
+        print(f"  store: {redact_uri(settings.uri)}")
+        print(f"  artifacts: {run.artifact_uri}")
+        if settings.uri and settings.uri.startswith(("http://", "https://")):
+            print(f"  open: {redact_uri(settings.uri).rstrip('/')}/{run.ui_hint()}")
+        else:
+            print(f"  open the UI with `cellsweep ui`, then http://127.0.0.1:5000/{run.ui_hint()}")
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
+def hydra_main(cfg: DictConfig) -> float | None:
+    """The Hydra app: returns the objective (NaN if it diverged) for sweepers."""
+    try:
+        metrics = train(cfg)
+    except USER_ERRORS as exc:
+        raise UserInputExit(user_message(exc)) from None
+    objective = cfg.get("objective")
+    if not objective:
+        return None
+    value = metrics.get(objective, math.nan)
+    return value
+
+
+def main() -> None:
+    """Console entry: Hydra errors propagate to us (not Hydra's printer) so they exit 2."""
+    user_wants_trace = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    if user_wants_trace:
+        hydra_main()
+    else:
+        run_cli("cellsweep-train", hydra_main)
+
+
+if __name__ == "__main__":
+    main()
