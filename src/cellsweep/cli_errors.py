@@ -35,7 +35,7 @@ def one_line(exc: BaseException) -> str:
     seen = 0
     while exc is not None and seen < 3:
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        head = lines[0] if lines else type(exc).__name__
+        head = (lines[0] if lines else type(exc).__name__).rstrip(".")
         if not any(head in p for p in parts):
             parts.append(head)
         exc = exc.__cause__ or exc.__context__

@@ -47,7 +47,7 @@ def _container(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
-def build_task(cfg: DictConfig) -> TaskRun:
+def build_task(cfg: DictConfig, output_dir: Path | None = None) -> TaskRun:
     """Instantiate the workload named by ``task._target_`` with its task and model sections."""
     target = cfg.task.get("_target_")
     if not target:
@@ -109,10 +109,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Fit one run and log it; returns the final epoch's metrics."""
     seed = _check_seed(cfg)
     settings = TrackingSettings.from_config(cfg.tracking)
-    task = build_task(cfg)
-    L.seed_everything(seed, workers=True, verbose=False)
     out_dir = Path(cfg.paths.output_dir) if HydraConfig.initialized() else Path(tempfile.mkdtemp())
     out_dir.mkdir(parents=True, exist_ok=True)
+    task = build_task(cfg, out_dir)
+    L.seed_everything(seed, workers=True, verbose=False)
     run_name = cfg.get("run_name") or str(cfg.task.get("name"))
 
     with contextlib.ExitStack() as stack:

@@ -1,5 +1,5 @@
 """Network blocks shared by the workloads."""
 
-from cellsweep.nn.mlp import MLP, make_activation
+from cellsweep.nn.mlp import MLP, MLPConfig, make_activation
 
-__all__ = ["MLP", "make_activation"]
+__all__ = ["MLP", "MLPConfig", "make_activation"]

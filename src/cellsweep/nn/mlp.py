@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import nn
 
 from cellsweep.errors import ConfigError
@@ -26,6 +28,15 @@ def make_activation(name: str) -> nn.Module:
         raise ConfigError(f"model.activation must be one of {known}, got {name!r}") from None
 
 
+@dataclass
+class MLPConfig:
+    """conf/model/mlp.yaml."""
+
+    depth: int = 3
+    width: int = 32
+    activation: str = "tanh"
+
+
 class MLP(nn.Sequential):
     """``depth`` hidden layers of ``width`` units; depth 0 is an affine map."""
 
@@ -43,3 +54,7 @@ class MLP(nn.Sequential):
             dim = width
         layers.append(nn.Linear(dim, out_dim))
         super().__init__(*layers)
+
+    @classmethod
+    def from_config(cls, cfg: MLPConfig, in_dim: int = 1, out_dim: int = 1) -> MLP:
+        return cls(in_dim, out_dim, cfg.depth, cfg.width, cfg.activation)

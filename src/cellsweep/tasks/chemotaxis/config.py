@@ -28,6 +28,16 @@ class ValCfg:
 
 
 @dataclass
+class DataCfg:
+    """Where the snapshots come from: the simulator, or CSV files (snapshots_csv.py format)."""
+
+    source: str = "simulate"  # simulate | csv
+    train_csv: Optional[str] = None  # noqa: UP045
+    val_csv: Optional[str] = None  # noqa: UP045 (null: validate on the training file)
+    export_csv: bool = False  # write the simulated snapshots to the run's output folder
+
+
+@dataclass
 class LossCfg:
     order: int = 2
     form: str = "auto"
@@ -58,6 +68,7 @@ class ChemotaxisCfg:
     window_steps: int = 100
     bins: int = 50
     sim: SimConfig = field(default_factory=SimConfig)
+    data: DataCfg = field(default_factory=DataCfg)
     pairs: PairsCfg = field(default_factory=PairsCfg)
     val: ValCfg = field(default_factory=ValCfg)
     loss: LossCfg = field(default_factory=LossCfg)
@@ -80,25 +91,20 @@ class ChemotaxisCfg:
             if getattr(p, key) % sim.record_every:
                 raise ConfigError(f"task.pairs.{key} must be a multiple of task.sim.record_every")
         self.loss.form = resolve_form(self.loss.order, self.loss.form)
-        back = self.window_steps if self.loss.form == "central" else 0
-        last = p.start_steps + back + (p.count - 1) * p.stride_steps + self.window_steps
-        if last > sim.n_steps:
-            raise ConfigError(
-                f"snapshot pairs need {last} steps but task.sim.n_steps is {sim.n_steps}: "
-                "lower task.window_steps or task.pairs.count, or raise task.sim.n_steps"
-            )
+        if self.data.source not in ("simulate", "csv"):
+            raise ConfigError(f"task.data.source must be simulate or csv, got {self.data.source!r}")
+        if self.data.source == "csv" and not self.data.train_csv:
+            raise ConfigError("task.data.source=csv needs task.data.train_csv=<path>")
         v = self.val
         if v.horizon_steps <= 0 or not v.start_steps or v.horizon_steps % sim.record_every:
             raise ConfigError(
                 "task.val needs start_steps and a positive horizon_steps that is a multiple "
                 "of task.sim.record_every"
             )
-        for s in v.start_steps:
-            if s < 0 or s % sim.record_every or s + v.horizon_steps > sim.n_steps:
-                raise ConfigError(
-                    f"task.val.start_steps entry {s} must be a multiple of record_every within "
-                    f"[0, n_steps − horizon_steps]"
-                )
+        if any(s < 0 or s % sim.record_every for s in v.start_steps):
+            raise ConfigError("task.val.start_steps must be non-negative multiples of record_every")
+        if self.data.source == "simulate":
+            self.check_horizon(sim.n_steps, "task.sim.n_steps")
         if self.optim.lr <= 0 or self.optim.steps_per_epoch <= 0 or self.optim.batch_size < 0:
             raise ConfigError(
                 "task.optim: lr and steps_per_epoch must be positive, batch_size >= 0"
@@ -109,3 +115,20 @@ class ChemotaxisCfg:
             )
         if self.estimator.D is not None and self.estimator.D <= 0:
             raise ConfigError(f"task.estimator.D must be positive, got {self.estimator.D}")
+
+    def check_horizon(self, n_steps: int, what: str) -> None:
+        """The pairs and validation windows must fit in the recorded time span."""
+        p, v = self.pairs, self.val
+        back = self.window_steps if self.loss.form == "central" else 0
+        last = p.start_steps + back + (p.count - 1) * p.stride_steps + self.window_steps
+        if last > n_steps:
+            raise ConfigError(
+                f"snapshot pairs need {last} steps but {what} is {n_steps}: lower "
+                "task.window_steps or task.pairs.count, or record longer"
+            )
+        last_val = max(v.start_steps) + v.horizon_steps
+        if last_val > n_steps:
+            raise ConfigError(
+                f"validation windows need {last_val} steps but {what} is {n_steps}: "
+                "lower task.val.start_steps or task.val.horizon_steps"
+            )

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 from cellsweep.tasks.chemotaxis.config import ChemotaxisCfg
 from cellsweep.tasks.chemotaxis.density import rebin, to_density
 from cellsweep.tasks.chemotaxis.simulate import SimConfig, SimResult, simulate
+from cellsweep.tasks.chemotaxis.snapshots_csv import read_snapshots, write_snapshots
 
 log = logging.getLogger(__name__)
 
@@ -143,16 +144,40 @@ class _Steps(Dataset):
 
 
 class ChemotaxisData(L.LightningDataModule):
-    """Training pairs from one replicate; validation pairs and windows from an independent one."""
+    """Training pairs from one replicate; validation pairs and windows from an independent one.
 
-    def __init__(self, task: ChemotaxisCfg, seed: int, cache_dir: Path | None) -> None:
+    Snapshots come from the simulator (cached on disk) or from the CSV files in ``task.data``.
+    """
+
+    def __init__(
+        self,
+        task: ChemotaxisCfg,
+        seed: int,
+        cache_dir: Path | None,
+        export_dir: Path | None = None,
+    ) -> None:
         super().__init__()
-        self.task, self.seed, self.cache_dir = task, seed, cache_dir
+        self.task, self.seed, self.cache_dir, self.export_dir = task, seed, cache_dir, export_dir
         self.train_pairs: SnapshotSet | None = None
 
+    def raw(self, replicate: int) -> np.ndarray:
+        """Fine-binned snapshots [T, R] of a replicate: simulated (cached) or read from CSV."""
+        task, data = self.task, self.task.data
+        if data.source == "simulate":
+            res = load_or_simulate(task.sim, self.seed, replicate, self.cache_dir)
+            if data.export_csv and self.export_dir is not None:
+                name = "snapshots_train.csv" if replicate == TRAIN else "snapshots_val.csv"
+                write_snapshots(self.export_dir / name, res.times, res.counts)
+            return res.counts
+        path = data.train_csv if replicate == TRAIN or not data.val_csv else data.val_csv
+        if replicate == VAL and not data.val_csv:
+            log.warning("no task.data.val_csv: validating on the training snapshots")
+        _, values = read_snapshots(path, task.sim.record_every * task.sim.dt)
+        task.check_horizon((values.shape[0] - 1) * task.sim.record_every, f"the rows of {path}")
+        return values
+
     def densities(self, replicate: int) -> torch.Tensor:
-        res = load_or_simulate(self.task.sim, self.seed, replicate, self.cache_dir)
-        return to_density(rebin(res.counts, self.task.bins), res.n_particles, res.length)
+        return to_density(rebin(self.raw(replicate), self.task.bins), self.task.sim.length)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_pairs is not None:

@@ -23,8 +23,11 @@ def rebin(counts: np.ndarray, bins: int) -> np.ndarray:
     return counts.reshape(*counts.shape[:-1], bins, fine // bins).sum(-1)
 
 
-def to_density(counts: np.ndarray, n_particles: int, length: float) -> torch.Tensor:
-    """ρ̂ = counts / (N h), so that Σ ρ̂ h = 1 (float64: differences of noisy densities matter)."""
-    bins = counts.shape[-1]
-    h = length / bins
-    return torch.as_tensor(counts, dtype=torch.float64) / (n_particles * h)
+def to_density(counts: np.ndarray, length: float) -> torch.Tensor:
+    """ρ̂ = counts / (Σ counts · h) per snapshot, so Σ ρ̂ h = 1 (float64: we difference noise).
+
+    For simulated counts Σ counts = N; CSV rows (counts or densities) get the same normalization.
+    """
+    h = length / counts.shape[-1]
+    values = torch.as_tensor(counts, dtype=torch.float64)
+    return values / (values.sum(-1, keepdim=True) * h)

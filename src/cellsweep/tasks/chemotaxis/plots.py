@@ -16,7 +16,7 @@ def sensitivity_figure(
     """Learned S_θ(c) against the truth (analytic, or parabolic-limit for Models II and III)."""
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
     if s_true is not None:
-        ax.plot(c, s_true, "k--", lw=2, label="S(c), analytic")
+        ax.plot(c, s_true, "k--", lw=2, label="S(c), analytic (parabolic limit)")
     ax.plot(c, s_hat, "C0", lw=2, label="S_θ(c), learned")
     ax.set_xlabel("signal level c")
     ax.set_ylabel("chemotactic sensitivity S")

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from cellsweep.nn import MLP
+from cellsweep.errors import ConfigError
+from cellsweep.nn import MLP, MLPConfig
 from cellsweep.structured import parse
 from cellsweep.tasks.base import Report, TaskRun
 from cellsweep.tasks.chemotaxis.config import ChemotaxisCfg
@@ -28,23 +29,24 @@ def build(
     model: Mapping[str, Any],
     seed: int,
     cache_dir: str | Path | None = None,
+    output_dir: str | Path | None = None,
 ) -> TaskRun:
     """The chemotaxis TaskRun for a task config and an MLP config (depth, width, activation)."""
     cfg = parse(ChemotaxisCfg, {k: v for k, v in dict(task).items() if k != "_target_"}, "task")
     sim = cfg.sim
-    net = MLP(
-        1,
-        1,
-        int(model.get("depth", 3)),
-        int(model.get("width", 32)),
-        str(model.get("activation", "tanh")),
-    )
+    for key in ("train_csv", "val_csv"):
+        path = getattr(cfg.data, key)
+        if cfg.data.source == "csv" and path and not Path(path).is_file():
+            raise ConfigError(f"task.data.{key}: file not found: {path}")
+    net = MLP.from_config(parse(MLPConfig, dict(model), "model"))
     faces = face_positions(sim.length, cfg.bins)
     c_lo, c_hi = sim.signal.c_range(sim.length)
     eval_c = torch.linspace(c_lo, c_hi, EVAL_POINTS, dtype=torch.float64)
-    S = parabolic_sensitivity(sim)
+    S = parabolic_sensitivity(sim) if cfg.data.source == "simulate" else None
     D_true = parabolic_diffusion(sim)
     D = cfg.estimator.D if cfg.estimator.D is not None else D_true
+    if cfg.data.source == "csv" and cfg.estimator.D is None and not cfg.estimator.learn_D:
+        raise ConfigError("with task.data.source=csv set task.estimator.D or learn_D=true")
     module = ChemotaxisEstimator(
         net,
         faces_c=sim.signal.c(faces),
@@ -61,14 +63,15 @@ def build(
         min_lr_ratio=cfg.optim.min_lr_ratio,
         horizon=cfg.val.horizon_steps * sim.dt,
         eval_c=eval_c,
-        S_true=S(eval_c),
+        S_true=None if S is None else S(eval_c),
     )
-    data = ChemotaxisData(cfg, seed, Path(cache_dir) if cache_dir else None)
+    data = ChemotaxisData(cfg, seed, Path(cache_dir) if cache_dir else None,
+                          Path(output_dir) if output_dir else None)
 
     def report() -> Report:
         with torch.no_grad():
             s_hat = module(eval_c.to(module.device)).cpu().numpy()
-        s_true = S(eval_c).numpy()
+        s_true = None if S is None else S(eval_c).numpy()
         c = eval_c.numpy()
         title = (
             f"Model {sim.model}: τ = {cfg.window_steps}·Δt, loss {cfg.loss.form} "

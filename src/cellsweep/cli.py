@@ -1,0 +1,71 @@
+"""`cellsweep`: helper commands around the project's stores (the training app is `cellsweep-train`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from cellsweep.cli_errors import run_cli
+from cellsweep.errors import ConfigError
+from cellsweep.paths import project_root
+
+
+def default_store() -> tuple[str, Path]:
+    """The embedded store of conf/tracking/local.yaml: (backend URI, artifact root)."""
+    mlruns = project_root() / "mlruns"
+    return f"sqlite:///{mlruns / 'mlflow.db'}", mlruns / "artifacts"
+
+
+def ui_command(host: str, port: int, backend: str | None, artifacts: str | None) -> list[str]:
+    store, art_root = default_store()
+    backend = backend or store
+    if backend.startswith("sqlite:///"):
+        Path(backend[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    art = artifacts or str(art_root)
+    Path(art).mkdir(parents=True, exist_ok=True) if "://" not in art else None
+    exe = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or shutil.which("mlflow")
+    if exe is None:
+        raise ConfigError("the mlflow command is not installed in this environment (run make setup)")
+    return [exe, "ui", "--backend-store-uri", backend, "--default-artifact-root", art,
+            "--host", host, "--port", str(port)]
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Serve the MLflow UI on the project's store; loopback only unless --host says otherwise."""
+    cmd = ui_command(args.host, args.port, args.backend_store_uri, args.artifacts)
+    print(f"MLflow UI for {cmd[3]}", flush=True)
+    print(f"open http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
+    env = dict(os.environ)
+    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait(timeout=30)
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cellsweep", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    ui = sub.add_parser("ui", help="start the MLflow UI on this project's store (127.0.0.1)")
+    ui.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--backend-store-uri", default=None, help="default: sqlite under mlruns/")
+    ui.add_argument("--artifacts", default=None, help="default: mlruns/artifacts")
+    ui.set_defaults(func=cmd_ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    raise SystemExit(run_cli("cellsweep", lambda: args.func(args)))
+
+
+if __name__ == "__main__":
+    main()
