@@ -58,7 +58,11 @@ def build_task(cfg: DictConfig, output_dir: Path | None = None) -> TaskRun:
         raise ConfigError(f"task._target_={target} cannot be imported: {exc}") from None
     cache = Path(cfg.paths.cache_dir) / str(cfg.task.get("name", "task"))
     return builder(
-        task=_container(cfg.task), model=_container(cfg.model), seed=int(cfg.seed), cache_dir=cache
+        task=_container(cfg.task),
+        model=_container(cfg.model),
+        seed=int(cfg.seed),
+        cache_dir=cache,
+        output_dir=output_dir,
     )
 
 
@@ -111,20 +115,26 @@ def train(cfg: DictConfig) -> dict[str, float]:
     settings = TrackingSettings.from_config(cfg.tracking)
     out_dir = Path(cfg.paths.output_dir) if HydraConfig.initialized() else Path(tempfile.mkdtemp())
     out_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(seed, workers=True, verbose=False)  # before the network is initialized
     task = build_task(cfg, out_dir)
-    L.seed_everything(seed, workers=True, verbose=False)
     run_name = cfg.get("run_name") or str(cfg.task.get("name"))
+    # Everything that can fail on bad input happens before the MLflow run exists: the data are
+    # loaded (or simulated) and the trainer is built first, so bad input logs nothing.
+    task.datamodule.prepare_data()
+    task.datamodule.setup("fit")
+    epoch_logger = MLflowEpochMetrics()
+    trainer: L.Trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=[epoch_logger] if settings.enabled else []
+    )
 
     with contextlib.ExitStack() as stack:
         run: TrackedRun | None = None
-        callbacks: list[L.Callback] = []
         if settings.enabled:
             run = stack.enter_context(start_run(settings, run_name, _run_tags(cfg)))
             run.log_params(
                 {**flatten(_container(cfg)), **{k: str(v) for k, v in task.info.items()}}
             )
-            callbacks.append(MLflowEpochMetrics(run))
-        trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks)
+            epoch_logger.run = run
         trainer.fit(task.module, datamodule=task.datamodule)
         if trainer.interrupted:
             raise KeyboardInterrupt
@@ -172,12 +182,18 @@ def hydra_main(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """Console entry: Hydra errors propagate to us (not Hydra's printer) so they exit 2."""
-    user_wants_trace = os.environ.get("HYDRA_FULL_ERROR") == "1"
-    os.environ["HYDRA_FULL_ERROR"] = "1"
-    if user_wants_trace:
+    before = os.environ.get("HYDRA_FULL_ERROR")
+    if before == "1":  # the user asked for full tracebacks
         hydra_main()
-    else:
+        return
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
         run_cli("cellsweep-train", hydra_main)
+    finally:
+        if before is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = before
 
 
 if __name__ == "__main__":

@@ -29,12 +29,12 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 class MLflowEpochMetrics(L.Callback):
     """Logs ``trainer.callback_metrics`` at the end of each training epoch, step = epoch."""
 
-    def __init__(self, run: TrackedRun) -> None:
-        self.run = run
+    def __init__(self, run: TrackedRun | None = None) -> None:
+        self.run = run  # may be attached after the Trainer is built
         self.epochs_logged = 0
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
+        if trainer.sanity_checking or self.run is None:
             return
         metrics = scalar_metrics(trainer.callback_metrics)
         lrs = [g["lr"] for opt in trainer.optimizers for g in opt.param_groups]

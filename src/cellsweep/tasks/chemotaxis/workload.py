@@ -78,14 +78,12 @@ def build(
             f"(L{cfg.loss.order}), N = {sim.n_particles}"
         )
         buf = io.StringIO()
-        np.savetxt(
-            buf,
-            np.column_stack([c, s_hat, s_true]),
-            delimiter=",",
-            header="c,S_learned,S_true",
-            comments="",
-            fmt="%.8g",
-        )
+        cols, names = [c, s_hat], ["c", "S_learned"]
+        if s_true is not None:
+            cols.append(s_true)
+            names.append("S_true")
+        np.savetxt(buf, np.column_stack(cols), delimiter=",", header=",".join(names),
+                   comments="", fmt="%.8g")
         err = module.sensitivity_error()
         lines = [
             f"learned S over c in [{c_lo:.3g}, {c_hi:.3g}]"

@@ -1,0 +1,80 @@
+"""Bad input: one line on stderr, exit code 2, no traceback, and nothing logged."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import TINY, run_train, store_overrides
+
+
+def _ragged_csv(tmp: Path) -> Path:
+    p = tmp / "ragged.csv"
+    p.write_text("t,b0,b1,b2\n0,1,2,3\n0.001,1,2\n")
+    return p
+
+
+def _text_csv(tmp: Path) -> Path:
+    p = tmp / "text.csv"
+    p.write_text("0,1,2,3\n0.001,1,x,3\n")
+    return p
+
+
+def _negative_csv(tmp: Path) -> Path:
+    p = tmp / "neg.csv"
+    p.write_text("0,1,2,3\n0.001,1,-2,3\n")
+    return p
+
+
+CASES = {
+    "unknown group option": (["experiment=chemotaxis/model9"], "model9"),
+    "unknown group": (["nosuchgroup=foo"], "nosuchgroup"),
+    "unknown key": (["task.nosuchkey=1"], "nosuchkey"),
+    "unknown model key": (["model.nosuchkey=1"], "nosuchkey"),
+    "wrong type": (["task.sim.n_particles=many"], "task.sim.n_particles"),
+    "wrong type float": (["task.sim.dt=fast"], "task.sim.dt"),
+    "negative window": (["task.window_steps=-100"], "task.window_steps"),
+    "zero window": (["task.window_steps=0"], "task.window_steps"),
+    "negative particle count": (["task.sim.n_particles=-1000"], "task.sim.n_particles"),
+    "window too long": (["task.window_steps=100000"], "task.window_steps"),
+    "bins not dividing": (["task.bins=7"], "task.bins"),
+    "bad activation": (["model.activation=swish9"], "model.activation"),
+    "bad loss order": (["task.loss.order=3"], "task.loss.order"),
+    "bad seed": (["seed=-1"], "seed"),
+    "missing CSV": (["experiment=chemotaxis/csv", "task.data.train_csv=/no/such/file.csv"],
+                    "/no/such/file.csv"),
+    "ragged CSV": (["experiment=chemotaxis/csv", "task.data.train_csv={ragged}"], "row 2"),
+    "non-numeric CSV": (["experiment=chemotaxis/csv", "task.data.train_csv={text}"],
+                        "column 3"),
+    "negative CSV": (["experiment=chemotaxis/csv", "task.data.train_csv={negative}"],
+                     "negative"),
+    "unknown trainer argument": (["+trainer.nosuchflag=1"], "nosuchflag"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input_is_one_line_and_exit_2(name, tmp_path, capsys) -> None:
+    args, needle = CASES[name]
+    files = {"ragged": _ragged_csv(tmp_path), "text": _text_csv(tmp_path),
+             "negative": _negative_csv(tmp_path)}
+    args = [a.format(**files) for a in args]
+    code, out, err = run_train([*TINY, *store_overrides(tmp_path), *args], capsys)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2, err
+    assert len(lines) == 1, err
+    assert lines[0].startswith("cellsweep-train: error:")
+    assert needle in lines[0]
+    assert "Traceback" not in err
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists()  # nothing was logged
+
+
+def test_console_script_exit_code_and_single_line(tmp_path) -> None:
+    exe = Path(sys.executable).parent / "cellsweep-train"
+    proc = subprocess.run([str(exe), "task.window_steps=-5", *store_overrides(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "cellsweep-train: error: task.window_steps must be positive, got -5"
+    ]

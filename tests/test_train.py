@@ -1,0 +1,126 @@
+"""`cellsweep-train` end to end: Hydra config -> Lightning fit -> an MLflow run with everything."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, TINY, run_train, store_overrides
+from mlflow.tracking import MlflowClient
+
+
+def _client(tmp: Path) -> MlflowClient:
+    return MlflowClient(tracking_uri=f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}")
+
+
+def _only_run(tmp: Path):
+    client = _client(tmp)
+    exp = client.get_experiment_by_name("cellsweep-chemotaxis")
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == 1
+    return client, runs[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", [1, 2, 3])
+def test_experiment_logs_a_complete_mlflow_run(model, tiny, tmp_path, capsys) -> None:
+    code, out, err = run_train([f"experiment=chemotaxis/model{model}", *tiny], capsys)
+    assert code == 0, err
+    client, run = _only_run(tmp_path)
+    assert run.info.status == "FINISHED"
+    # the resolved config, flattened into params
+    p = run.data.params
+    assert p["task.sim.model"] == str(model)
+    assert p["task.sim.n_particles"] == "20000"
+    assert p["model.depth"] == "3" and p["trainer.max_epochs"] == "4"
+    assert p["tracking.uri"].startswith("sqlite:///")
+    # metrics per epoch, step = epoch
+    for name in ("train/loss", "val/loss", "val/S_rel_err", "val/pred_err"):
+        hist = client.get_metric_history(run.info.run_id, name)
+        assert [m.step for m in hist] == [0, 1, 2, 3], name
+    # tags
+    t = run.data.tags
+    assert len(t["mlflow.source.git.commit"]) == 40
+    assert t["cellsweep.git_dirty"] in ("True", "False")
+    assert f"experiment=chemotaxis/model{model}" in t["cellsweep.command"]
+    assert t["cellsweep.seed"] == "0"
+    # artifacts
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config.yaml", "overrides.yaml", "sensitivity.png", "sensitivity.csv",
+            "model.pt"} <= names
+    local = Path(client.download_artifacts(run.info.run_id, "sensitivity.png", str(tmp_path)))
+    assert local.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    overrides = Path(client.download_artifacts(run.info.run_id, "overrides.yaml", str(tmp_path)))
+    assert f"experiment=chemotaxis/model{model}" in overrides.read_text()
+    # the store is the one configured, under the test's tmp dir, and the user is told where
+    assert str(tmp_path / "mlruns") in run.info.artifact_uri
+    assert run.info.run_id in out and "cellsweep ui" in out
+
+
+def test_overrides_reach_the_run(tiny, tmp_path, capsys) -> None:
+    code, _, err = run_train(["experiment=chemotaxis/model1", *tiny, "task.window_steps=100",
+                              "model.depth=2", "model.width=8", "trainer.max_epochs=2"], capsys)
+    assert code == 0, err
+    client, run = _only_run(tmp_path)
+    assert run.data.params["model.depth"] == "2" and run.data.params["model.width"] == "8"
+    assert run.data.params["derived.tau"] == "0.01"
+    assert len(client.get_metric_history(run.info.run_id, "val/pred_err")) == 2
+
+
+def test_same_seed_gives_same_metrics(tiny, capsys) -> None:
+    args = ["experiment=chemotaxis/model1", *tiny, "tracking=none", "trainer.max_epochs=2"]
+    _, out1, _ = run_train(args, capsys)
+    _, out2, _ = run_train(args, capsys)
+    line1 = next(ln for ln in out1.splitlines() if ln.startswith("final metrics"))
+    line2 = next(ln for ln in out2.splitlines() if ln.startswith("final metrics"))
+    assert line1 == line2
+    _, out3, _ = run_train([*args, "seed=1"], capsys)
+    assert next(ln for ln in out3.splitlines() if ln.startswith("final metrics")) != line1
+
+
+def test_simulation_cache_is_reused_across_estimator_settings(tiny, tmp_path, capsys) -> None:
+    run_train(["experiment=chemotaxis/model1", *tiny, "tracking=none", "trainer.max_epochs=1"],
+              capsys)
+    files = sorted((tmp_path / "cache" / "chemotaxis").glob("sim-*.npz"))
+    assert len(files) == 2  # training and validation replicates
+    stamps = [f.stat().st_mtime_ns for f in files]
+    run_train(["experiment=chemotaxis/model1", *tiny, "tracking=none", "trainer.max_epochs=1",
+               "task.window_steps=200", "task.loss.order=1", "model.width=4", "task.bins=25"],
+              capsys)
+    assert sorted((tmp_path / "cache" / "chemotaxis").glob("sim-*.npz")) == files
+    assert [f.stat().st_mtime_ns for f in files] == stamps
+
+
+def test_csv_snapshots_give_the_same_fit_as_the_simulation(tiny, tmp_path, capsys) -> None:
+    """Export the simulated snapshots, then fit from the CSVs: same data, same metrics."""
+    base = ["experiment=chemotaxis/model1", *tiny, "tracking=none", "trainer.max_epochs=2"]
+    code, out_sim, err = run_train([*base, "task.data.export_csv=true"], capsys)
+    assert code == 0, err
+    out_dir = tmp_path / "out"
+    code, out_csv, err = run_train(
+        [*base, "task.data.source=csv", f"task.data.train_csv={out_dir / 'snapshots_train.csv'}",
+         f"task.data.val_csv={out_dir / 'snapshots_val.csv'}", "task.estimator.D=1.0"], capsys)
+    assert code == 0, err
+
+    def metric(out: str, name: str) -> float:
+        line = next(ln for ln in out.splitlines() if ln.startswith("final metrics"))
+        return float(line.split(f"{name}=")[1].split(",")[0])
+
+    assert metric(out_csv, "val/pred_err") == pytest.approx(metric(out_sim, "val/pred_err"),
+                                                           rel=1e-6)
+    assert "val/S_rel_err" not in out_csv  # no analytic S for user data
+
+
+@pytest.mark.slow
+def test_console_script_runs_and_reports(tmp_path) -> None:
+    exe = Path(sys.executable).parent / "cellsweep-train"
+    proc = subprocess.run([str(exe), "experiment=chemotaxis/model1", *TINY,
+                           *store_overrides(tmp_path), "trainer.max_epochs=1"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "MLflow run" in proc.stdout and "cellsweep ui" in proc.stdout
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists() or True
+    assert (tmp_path / "mlruns" / "mlflow.db").exists()
+    assert not (ROOT / "tests" / "mlruns").exists()
