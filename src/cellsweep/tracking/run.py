@@ -8,6 +8,7 @@ RUNNING because its process died in Python.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -45,6 +46,8 @@ class TrackingSettings:
 
 
 def _client(settings: TrackingSettings):
+    # MLflow prints run URLs itself, credentials included; we print a redacted one instead.
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     from mlflow.tracking import MlflowClient
 
     if settings.uri and settings.uri.startswith("sqlite:///"):
