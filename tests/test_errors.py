@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import TINY, run_train, store_overrides
 
 
@@ -43,13 +44,13 @@ CASES = {
     "bad activation": (["model.activation=swish9"], "model.activation"),
     "bad loss order": (["task.loss.order=3"], "task.loss.order"),
     "bad seed": (["seed=-1"], "seed"),
-    "missing CSV": (["experiment=chemotaxis/csv", "task.data.train_csv=/no/such/file.csv"],
-                    "/no/such/file.csv"),
+    "missing CSV": (
+        ["experiment=chemotaxis/csv", "task.data.train_csv=/no/such/file.csv"],
+        "/no/such/file.csv",
+    ),
     "ragged CSV": (["experiment=chemotaxis/csv", "task.data.train_csv={ragged}"], "row 2"),
-    "non-numeric CSV": (["experiment=chemotaxis/csv", "task.data.train_csv={text}"],
-                        "column 3"),
-    "negative CSV": (["experiment=chemotaxis/csv", "task.data.train_csv={negative}"],
-                     "negative"),
+    "non-numeric CSV": (["experiment=chemotaxis/csv", "task.data.train_csv={text}"], "column 3"),
+    "negative CSV": (["experiment=chemotaxis/csv", "task.data.train_csv={negative}"], "negative"),
     "unknown trainer argument": (["+trainer.nosuchflag=1"], "nosuchflag"),
 }
 
@@ -57,10 +58,13 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_input_is_one_line_and_exit_2(name, tmp_path, capsys) -> None:
     args, needle = CASES[name]
-    files = {"ragged": _ragged_csv(tmp_path), "text": _text_csv(tmp_path),
-             "negative": _negative_csv(tmp_path)}
+    files = {
+        "ragged": _ragged_csv(tmp_path),
+        "text": _text_csv(tmp_path),
+        "negative": _negative_csv(tmp_path),
+    }
     args = [a.format(**files) for a in args]
-    code, out, err = run_train([*TINY, *store_overrides(tmp_path), *args], capsys)
+    code, _, err = run_train([*TINY, *store_overrides(tmp_path), *args], capsys)
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert code == 2, err
     assert len(lines) == 1, err
@@ -72,8 +76,12 @@ def test_bad_input_is_one_line_and_exit_2(name, tmp_path, capsys) -> None:
 
 def test_console_script_exit_code_and_single_line(tmp_path) -> None:
     exe = Path(sys.executable).parent / "cellsweep-train"
-    proc = subprocess.run([str(exe), "task.window_steps=-5", *store_overrides(tmp_path)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(exe), "task.window_steps=-5", *store_overrides(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "cellsweep-train: error: task.window_steps must be positive, got -5"

@@ -10,8 +10,14 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "cellsweep"
 
 RULES = {
-    "tasks": ("mlflow", "optuna", "cellsweep.sweep", "cellsweep.tracking", "cellsweep.train",
-              "hydra"),
+    "tasks": (
+        "mlflow",
+        "optuna",
+        "cellsweep.sweep",
+        "cellsweep.tracking",
+        "cellsweep.train",
+        "hydra",
+    ),
     "nn": ("mlflow", "optuna", "cellsweep.sweep", "cellsweep.tracking", "cellsweep.tasks"),
     "tracking": ("cellsweep.tasks", "cellsweep.sweep", "optuna"),
     "sweep": ("cellsweep.tasks", "cellsweep.tracking"),

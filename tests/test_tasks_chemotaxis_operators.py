@@ -77,8 +77,9 @@ def _trajectory(tau: float, bins: int = 40):
     return (lambda r: apply_operator(r, v, D, 1 / bins)), at
 
 
-@pytest.mark.parametrize("form, order", [("forward", 1), ("trapezoid", 2), ("central", 2),
-                                          ("taylor", 2)])
+@pytest.mark.parametrize(
+    "form, order", [("forward", 1), ("trapezoid", 2), ("central", 2), ("taylor", 2)]
+)
 def test_loss_forms_have_their_order(form: str, order: int) -> None:
     """The per-τ residual of each form shrinks like τ^order on an exact trajectory."""
     sizes = []

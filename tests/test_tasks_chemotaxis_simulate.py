@@ -1,4 +1,4 @@
-"""The simulators: determinism, conservation, walls, and the analytic limits of SCIENCE-chemotaxis.md."""
+"""Simulators: determinism, conservation, walls, and the analytic limits of the science note."""
 
 from __future__ import annotations
 
@@ -39,8 +39,14 @@ def test_reflecting_walls_keep_particles_inside(model: int) -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [{"n_particles": -5}, {"n_particles": 0}, {"dt": -1e-4}, {"model": 4}, {"n_steps": 15,
-     "record_every": 10}, {"init": "gaussian"}],
+    [
+        {"n_particles": -5},
+        {"n_particles": 0},
+        {"dt": -1e-4},
+        {"model": 4},
+        {"n_steps": 15, "record_every": 10},
+        {"init": "gaussian"},
+    ],
 )
 def test_bad_sim_config_is_a_config_error(bad: dict) -> None:
     with pytest.raises(ConfigError):
@@ -55,8 +61,9 @@ def _time_averaged_histogram(cfg: SimConfig, seed: int, skip: int) -> np.ndarray
 @pytest.mark.slow
 def test_model1_stationary_density_matches_formula() -> None:
     """ρ∞ ∝ exp(Φ(c)/D), Φ' = S, for S(c) = 1 + sin(πc), c = x, D = 1."""
-    cfg = SimConfig(model=1, n_particles=100_000, dt=2.5e-4, n_steps=6000, record_every=200,
-                    record_bins=25)
+    cfg = SimConfig(
+        model=1, n_particles=100_000, dt=2.5e-4, n_steps=6000, record_every=200, record_bins=25
+    )
     rho = _time_averaged_histogram(cfg, seed=11, skip=15)  # average over t in [0.75, 1.5]
     x = (torch.arange(25, dtype=torch.float64) + 0.5) / 25
     expected = stationary_density(cfg, x).numpy()
@@ -74,9 +81,17 @@ def _free_space_moments(
     The domain is too large for walls to matter. Noise: the relative error of S is about
     sqrt(2D / (n · 0.3)) / g.
     """
-    cfg = SimConfig(model=model, n_particles=n, dt=dt, n_steps=round(0.4 / dt), length=40.0,
-                    init="center", signal=Signal(0.0, g, 0.0),
-                    sensitivity=Sensitivity("constant", 1.0, 0.0), **kw)
+    cfg = SimConfig(
+        model=model,
+        n_particles=n,
+        dt=dt,
+        n_steps=round(0.4 / dt),
+        length=40.0,
+        init="center",
+        signal=Signal(0.0, g, 0.0),
+        sensitivity=Sensitivity("constant", 1.0, 0.0),
+        **kw,
+    )
     x1, x2 = positions_at(cfg, seed, [round(0.1 / dt), round(0.4 / dt)])
     inc = x2 - x1
     return float(inc.mean()) / 0.3 / g, float(inc.var()) / (2 * 0.3)
@@ -85,17 +100,22 @@ def _free_space_moments(
 @pytest.mark.slow
 def test_model2_parabolic_limit_D_and_S() -> None:
     """D = s²/(2λ0) and S = s·β: here s = √2000, λ0 = 1000, β = 1/s, so D = S = 1."""
-    S, D = _free_space_moments(2, 1.0, seed=5, n=100_000, speed=math.sqrt(2000.0),
-                               turn_rate=1000.0)
-    assert S == pytest.approx(1.0, rel=0.04)  # noise ≈ 1.5 %
-    assert D == pytest.approx(1.0, rel=0.03)
+    S, D = _free_space_moments(2, 1.0, seed=5, n=100_000, speed=math.sqrt(2000.0), turn_rate=1000.0)
+    assert pytest.approx(1.0, rel=0.04) == S  # noise ≈ 1.5 %
+    assert pytest.approx(1.0, rel=0.03) == D
 
 
 @pytest.mark.slow
 def test_model2_stationary_log_slope() -> None:
     """SCIENCE-chemotaxis.md reference: log-slope of the stationary histogram = S/D = 1."""
-    cfg = SimConfig(model=2, n_particles=30_000, n_steps=15000, record_every=500, record_bins=50,
-                    sensitivity=Sensitivity("constant", 1.0, 0.0))
+    cfg = SimConfig(
+        model=2,
+        n_particles=30_000,
+        n_steps=15000,
+        record_every=500,
+        record_bins=50,
+        sensitivity=Sensitivity("constant", 1.0, 0.0),
+    )
     rho = _time_averaged_histogram(cfg, seed=2, skip=10)
     x = (np.arange(50) + 0.5) / 50
     slope = np.polyfit(x, np.log(rho), 1)[0]
@@ -115,10 +135,11 @@ def test_model3_parabolic_limit_formula() -> None:
     cfg = SimConfig(model=3, adapt_time=1e-2, adapt_gain=1050.0)
     assert model3_sensitivity(cfg) == pytest.approx(1.0)
     assert parabolic_diffusion(cfg) == pytest.approx(1.0)
-    S, D = _free_space_moments(3, 1.0, seed=1, n=40_000, dt=5e-5, adapt_time=1e-2,
-                               adapt_gain=1050.0)
-    assert S == pytest.approx(1.0, rel=0.05)
-    assert D == pytest.approx(1.0, rel=0.08)
+    S, D = _free_space_moments(
+        3, 1.0, seed=1, n=40_000, dt=5e-5, adapt_time=1e-2, adapt_gain=1050.0
+    )
+    assert pytest.approx(1.0, rel=0.05) == S
+    assert pytest.approx(1.0, rel=0.08) == D
 
 
 def test_model3_formula_scales_with_gain_and_memory() -> None:

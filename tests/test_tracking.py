@@ -13,10 +13,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import TINY, run_train, store_overrides
 from mlflow.tracking import MlflowClient
 
 from cellsweep.tracking import flatten, redact_text, redact_uri
+from conftest import TINY, run_train, store_overrides
 
 BIN = Path(sys.executable).parent
 
@@ -53,10 +53,9 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
     while time.time() < end:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as r:
+            if r.status == 200:
+                return
         time.sleep(0.5)
     raise TimeoutError(url)
 
@@ -75,18 +74,38 @@ def _server(cmd: list[str], url: str, log: Path):
 
 
 @pytest.mark.server
-@pytest.mark.skipif(shutil.which("mlflow", path=str(BIN)) is None,
-                    reason="needs the mlflow server command")
+@pytest.mark.skipif(
+    shutil.which("mlflow", path=str(BIN)) is None, reason="needs the mlflow server command"
+)
 def test_run_logged_to_a_real_mlflow_server_without_credentials(tmp_path, capsys, monkeypatch):
     port = _free_port()
-    cmd = [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-           "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-           "--artifacts-destination", str(tmp_path / "server-artifacts"), "--workers", "1"]
+    cmd = [
+        str(BIN / "mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{tmp_path / 'server.db'}",
+        "--artifacts-destination",
+        str(tmp_path / "server-artifacts"),
+        "--workers",
+        "1",
+    ]
     with _server(cmd, f"http://127.0.0.1:{port}/health", tmp_path / "server.log"):
         secret = "s3cretPW"
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://alice:{secret}@127.0.0.1:{port}")
-        code, out, err = run_train(["experiment=chemotaxis/model1", "tracking=server", *TINY,
-                                    *store_overrides(tmp_path), "trainer.max_epochs=2"], capsys)
+        code, out, err = run_train(
+            [
+                "experiment=chemotaxis/model1",
+                "tracking=server",
+                *TINY,
+                *store_overrides(tmp_path),
+                "trainer.max_epochs=2",
+            ],
+            capsys,
+        )
         assert code == 0, err
         assert secret not in out + err
         client = MlflowClient(tracking_uri=f"http://127.0.0.1:{port}")
@@ -112,8 +131,16 @@ def test_run_logged_to_a_real_mlflow_server_without_credentials(tmp_path, capsys
 def test_cellsweep_ui_serves_the_store_on_loopback(tmp_path) -> None:
     port = _free_port()
     db = tmp_path / "mlruns" / "mlflow.db"
-    cmd = [str(BIN / "cellsweep"), "ui", "--port", str(port),
-           "--backend-store-uri", f"sqlite:///{db}", "--artifacts", str(tmp_path / "art")]
+    cmd = [
+        str(BIN / "cellsweep"),
+        "ui",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{db}",
+        "--artifacts",
+        str(tmp_path / "art"),
+    ]
     log = tmp_path / "ui.log"
     with _server(cmd, f"http://127.0.0.1:{port}/", log) as proc:
         listening = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout

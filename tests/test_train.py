@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, TINY, run_train, store_overrides
 from mlflow.tracking import MlflowClient
+
+from conftest import ROOT, TINY, run_train, store_overrides
 
 
 def _client(tmp: Path) -> MlflowClient:
@@ -48,8 +49,13 @@ def test_experiment_logs_a_complete_mlflow_run(model, tiny, tmp_path, capsys) ->
     assert t["cellsweep.seed"] == "0"
     # artifacts
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"config.yaml", "overrides.yaml", "sensitivity.png", "sensitivity.csv",
-            "model.pt"} <= names
+    assert {
+        "config.yaml",
+        "overrides.yaml",
+        "sensitivity.png",
+        "sensitivity.csv",
+        "model.pt",
+    } <= names
     local = Path(client.download_artifacts(run.info.run_id, "sensitivity.png", str(tmp_path)))
     assert local.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     overrides = Path(client.download_artifacts(run.info.run_id, "overrides.yaml", str(tmp_path)))
@@ -60,8 +66,17 @@ def test_experiment_logs_a_complete_mlflow_run(model, tiny, tmp_path, capsys) ->
 
 
 def test_overrides_reach_the_run(tiny, tmp_path, capsys) -> None:
-    code, _, err = run_train(["experiment=chemotaxis/model1", *tiny, "task.window_steps=100",
-                              "model.depth=2", "model.width=8", "trainer.max_epochs=2"], capsys)
+    code, _, err = run_train(
+        [
+            "experiment=chemotaxis/model1",
+            *tiny,
+            "task.window_steps=100",
+            "model.depth=2",
+            "model.width=8",
+            "trainer.max_epochs=2",
+        ],
+        capsys,
+    )
     assert code == 0, err
     client, run = _only_run(tmp_path)
     assert run.data.params["model.depth"] == "2" and run.data.params["model.width"] == "8"
@@ -81,14 +96,25 @@ def test_same_seed_gives_same_metrics(tiny, capsys) -> None:
 
 
 def test_simulation_cache_is_reused_across_estimator_settings(tiny, tmp_path, capsys) -> None:
-    run_train(["experiment=chemotaxis/model1", *tiny, "tracking=none", "trainer.max_epochs=1"],
-              capsys)
+    run_train(
+        ["experiment=chemotaxis/model1", *tiny, "tracking=none", "trainer.max_epochs=1"], capsys
+    )
     files = sorted((tmp_path / "cache" / "chemotaxis").glob("sim-*.npz"))
     assert len(files) == 2  # training and validation replicates
     stamps = [f.stat().st_mtime_ns for f in files]
-    run_train(["experiment=chemotaxis/model1", *tiny, "tracking=none", "trainer.max_epochs=1",
-               "task.window_steps=200", "task.loss.order=1", "model.width=4", "task.bins=25"],
-              capsys)
+    run_train(
+        [
+            "experiment=chemotaxis/model1",
+            *tiny,
+            "tracking=none",
+            "trainer.max_epochs=1",
+            "task.window_steps=200",
+            "task.loss.order=1",
+            "model.width=4",
+            "task.bins=25",
+        ],
+        capsys,
+    )
     assert sorted((tmp_path / "cache" / "chemotaxis").glob("sim-*.npz")) == files
     assert [f.stat().st_mtime_ns for f in files] == stamps
 
@@ -100,25 +126,43 @@ def test_csv_snapshots_give_the_same_fit_as_the_simulation(tiny, tmp_path, capsy
     assert code == 0, err
     out_dir = tmp_path / "out"
     code, out_csv, err = run_train(
-        [*base, "task.data.source=csv", f"task.data.train_csv={out_dir / 'snapshots_train.csv'}",
-         f"task.data.val_csv={out_dir / 'snapshots_val.csv'}", "task.estimator.D=1.0"], capsys)
+        [
+            *base,
+            "task.data.source=csv",
+            f"task.data.train_csv={out_dir / 'snapshots_train.csv'}",
+            f"task.data.val_csv={out_dir / 'snapshots_val.csv'}",
+            "task.estimator.D=1.0",
+        ],
+        capsys,
+    )
     assert code == 0, err
 
     def metric(out: str, name: str) -> float:
         line = next(ln for ln in out.splitlines() if ln.startswith("final metrics"))
         return float(line.split(f"{name}=")[1].split(",")[0])
 
-    assert metric(out_csv, "val/pred_err") == pytest.approx(metric(out_sim, "val/pred_err"),
-                                                           rel=1e-6)
+    assert metric(out_csv, "val/pred_err") == pytest.approx(
+        metric(out_sim, "val/pred_err"), rel=1e-6
+    )
     assert "val/S_rel_err" not in out_csv  # no analytic S for user data
 
 
 @pytest.mark.slow
 def test_console_script_runs_and_reports(tmp_path) -> None:
     exe = Path(sys.executable).parent / "cellsweep-train"
-    proc = subprocess.run([str(exe), "experiment=chemotaxis/model1", *TINY,
-                           *store_overrides(tmp_path), "trainer.max_epochs=1"],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    proc = subprocess.run(
+        [
+            str(exe),
+            "experiment=chemotaxis/model1",
+            *TINY,
+            *store_overrides(tmp_path),
+            "trainer.max_epochs=1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "MLflow run" in proc.stdout and "cellsweep ui" in proc.stdout
     assert not (tmp_path / "mlruns" / "mlflow.db").exists() or True

@@ -1,4 +1,4 @@
-"""`cellsweep`: helper commands around the project's stores (the training app is `cellsweep-train`)."""
+"""`cellsweep`: helper commands around the project's stores (training is `cellsweep-train`)."""
 
 from __future__ import annotations
 
@@ -29,9 +29,21 @@ def ui_command(host: str, port: int, backend: str | None, artifacts: str | None)
     Path(art).mkdir(parents=True, exist_ok=True) if "://" not in art else None
     exe = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or shutil.which("mlflow")
     if exe is None:
-        raise ConfigError("the mlflow command is not installed in this environment (run make setup)")
-    return [exe, "ui", "--backend-store-uri", backend, "--default-artifact-root", art,
-            "--host", host, "--port", str(port)]
+        raise ConfigError(
+            "the mlflow command is not installed in this environment (run make setup)"
+        )
+    return [
+        exe,
+        "ui",
+        "--backend-store-uri",
+        backend,
+        "--default-artifact-root",
+        art,
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
 
 
 def cmd_ui(args: argparse.Namespace) -> int:

@@ -50,7 +50,7 @@ def user_message(exc: BaseException) -> str:
 
 
 def run_cli(prog: str, fn: Callable[[], T]) -> T:
-    """Call ``fn``; user errors exit 2 with one line, Ctrl-C exits 130, bugs keep their traceback."""
+    """Call ``fn``: user errors exit 2 with one line, Ctrl-C 130; bugs keep their traceback."""
     try:
         return fn()
     except UserInputExit as exc:

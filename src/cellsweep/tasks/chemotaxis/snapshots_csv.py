@@ -74,6 +74,12 @@ def write_snapshots(path: str | Path, times: np.ndarray, values: np.ndarray) -> 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     header = ",".join(["t"] + [f"bin{i}" for i in range(values.shape[1])])
-    np.savetxt(path, np.column_stack([times, values]), delimiter=",", header=header,
-               comments="", fmt="%.10g")
+    np.savetxt(
+        path,
+        np.column_stack([times, values]),
+        delimiter=",",
+        header=header,
+        comments="",
+        fmt="%.10g",
+    )
     return path

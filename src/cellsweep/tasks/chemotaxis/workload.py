@@ -65,8 +65,9 @@ def build(
         eval_c=eval_c,
         S_true=None if S is None else S(eval_c),
     )
-    data = ChemotaxisData(cfg, seed, Path(cache_dir) if cache_dir else None,
-                          Path(output_dir) if output_dir else None)
+    data = ChemotaxisData(
+        cfg, seed, Path(cache_dir) if cache_dir else None, Path(output_dir) if output_dir else None
+    )
 
     def report() -> Report:
         with torch.no_grad():
@@ -82,8 +83,14 @@ def build(
         if s_true is not None:
             cols.append(s_true)
             names.append("S_true")
-        np.savetxt(buf, np.column_stack(cols), delimiter=",", header=",".join(names),
-                   comments="", fmt="%.8g")
+        np.savetxt(
+            buf,
+            np.column_stack(cols),
+            delimiter=",",
+            header=",".join(names),
+            comments="",
+            fmt="%.8g",
+        )
         err = module.sensitivity_error()
         lines = [
             f"learned S over c in [{c_lo:.3g}, {c_hi:.3g}]"
