@@ -16,11 +16,11 @@ Model III (excitation–adaptation): internal y with dy/dt = (c(X) − y)/t_a, r
 (see ``limits.py`` for the derivation).
 
 Turning inside a step. Rates are frozen over a step of length Δt, and each particle draws one
-uniform number per step, like the Euler scheme. The direction at the end of the step reverses
-with the exact probability of the two-state chain (an odd number of turns): q = λ_σ (1 −
+uniform number u per step, like the Euler scheme. The direction reverses iff u < q, with q the
+exact probability of an odd number of turns in the two-state chain: q = λ_σ (1 −
 e^{−2λ̄Δt})/(2λ̄), λ̄ the mean of the rates in the two directions (λ0 for Model II; λ itself for
-Model III, whose rate does not depend on σ). The turn is placed inside the step, so the velocity
-chain on the time grid is exact and the position error is of second order. Turning at step ends
+Model III, whose rate does not depend on σ). The turn is placed inside the step, at Δt·u/q, so
+the velocity chain on the time grid is exact and the position error is of second order. Turning at step ends
 with probability 1 − e^{−λΔt} instead biases D and S by about −5 % at the paper's λ0Δt = 0.1
 (measured; their ratio, and so the stationary density, is nearly unaffected). This is a documented
 choice: the paper's own discretization is not known here.
@@ -38,7 +38,6 @@ import torch
 from cellsweep.errors import ConfigError
 from cellsweep.tasks.chemotaxis.fields import Sensitivity, Signal
 
-_LOG2 = math.log(2.0)
 CHUNK = 1 << 16  # particles per chunk: ~a dozen float32 buffers of this size fit in L2
 
 
@@ -171,51 +170,46 @@ def _step_model1(p: _Particles, gen: torch.Generator) -> None:
     _reflect_(p.x, cfg.length)
 
 
-def _turn_and_move(p: _Particles, x_eff: torch.Tensor) -> None:
-    """Turn and move, given x_eff = −log(1 − q) (in ``x_eff``) and log(1 − u) = −e (``p.rand``).
+def _turn_and_move(p: _Particles, q: torch.Tensor) -> None:
+    """Turn and move, given the reversal probability q of this step and u ~ U[0, 1) (``p.rand``).
 
-    The direction reverses iff u < q, i.e. e < x_eff, at t1 = Δt·e/x_eff into the step; then
-    w = 1 − t1/Δt (or 0 without a turn) is the fraction of the step after the turn, the
-    displacement is σ s Δt (1 − 2w), and σ flips where w > 0. Written without masks: each op is
+    The direction reverses iff u < q, at t1 = Δt·u/q into the step (given a turn, u/q is uniform:
+    placing the turn uniformly instead of by the truncated exponential is a second-order
+    difference). With v = min(u/q − 1, 0) = −(fraction of the step after the turn), the
+    displacement is σ s Δt (1 + 2v) and σ flips where v < 0. Written without masks: each op is
     one cheap pass over the chunk.
     """
     cfg = p.cfg
     half = 0.5 * cfg.length
-    w = p.rand.div_(x_eff.clamp_(min=1e-30)).add_(1.0).relu_()
-    p.x.addcmul_(p.sgn, torch.mul(w, -2.0, out=p.b).add_(1.0), value=cfg.speed * cfg.dt)
-    p.sgn.mul_(w.sign_().mul_(-2.0).add_(1.0))
+    v = p.rand.div_(q.clamp_(min=1e-30)).sub_(1.0).clamp_(max=0.0)
+    p.x.addcmul_(p.sgn, torch.mul(v, 2.0, out=p.b).add_(1.0), value=cfg.speed * cfg.dt)
+    p.sgn.mul_(v.sign_().mul_(2.0).add_(1.0))
     # reflecting walls: σ flips where x left [0, L] (factor −1 outside, +1 inside or on a wall)
     inside = torch.sub(p.x, half, out=p.b).abs_().neg_().add_(half).sign_().add_(0.5).sign_()
     p.sgn.mul_(inside)
     _reflect_(p.x, cfg.length)
 
 
-def _draw_log_survival(p: _Particles, gen: torch.Generator) -> None:
-    """p.rand ← log(1 − u), u ~ U[0, 1): minus an Exp(1) draw (4× cheaper than exponential_)."""
-    p.rand.uniform_(generator=gen).neg_().log1p_()
-
-
 def _step_model2(p: _Particles, gen: torch.Generator) -> None:
     cfg = p.cfg
-    _draw_log_survival(p, gen)
+    p.rand.uniform_(generator=gen)
     lam = _sensitivity_(cfg.sensitivity, _signal_into(cfg.signal, p.x, p.a))  # S(c)
     _times_dc_(cfg.signal, p.x, lam, -cfg.turn_rate / cfg.speed)  # −λ0 β c'
     lam.mul_(p.sgn).add_(cfg.turn_rate).clamp_(min=0.0)  # λ_σ = λ0 (1 − σ β c')
     # two-state chain with rates λ_σ, λ_−σ (mean λ0): q = λ_σ (1 − e^{−2λ0Δt}) / (2λ0)
     k = -math.expm1(-2.0 * cfg.turn_rate * cfg.dt) / (2.0 * cfg.turn_rate)
-    _turn_and_move(p, lam.mul_(-k).log1p_().neg_())
+    _turn_and_move(p, lam.mul_(k))
 
 
 def _step_model3(p: _Particles, gen: torch.Generator) -> None:
     cfg = p.cfg
-    _draw_log_survival(p, gen)
+    p.rand.uniform_(generator=gen)
     c = _signal_into(cfg.signal, p.x, p.a)
     lam = torch.sub(c, p.y, out=p.b).mul_(-cfg.adapt_gain).add_(cfg.turn_rate).clamp_(min=0.0)
     # y relaxes exactly over the step towards c frozen at the step start
     p.y.sub_(c).mul_(math.exp(-cfg.dt / cfg.adapt_time)).add_(c)
-    # equal rates both ways: q = (1 − e^{−2λΔt})/2, so x_eff = log 2 − softplus(−2λΔt)
-    x_eff = torch.nn.functional.softplus(lam.mul_(-2.0 * cfg.dt)).neg_().add_(_LOG2)
-    _turn_and_move(p, p.a.copy_(x_eff))
+    # equal rates both ways: q = (1 − e^{−2λΔt})/2
+    _turn_and_move(p, p.a.copy_(lam).mul_(-2.0 * cfg.dt).expm1_().mul_(-0.5))
 
 
 _STEPPERS: dict[int, Callable[[_Particles, torch.Generator], None]] = {

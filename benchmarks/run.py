@@ -1,0 +1,60 @@
+"""`make bench`: run every benchmark, write results/*.json, and refresh the table in README.md."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import sim_throughput  # noqa: E402
+import window_tradeoff  # noqa: E402
+from common import HERE, load_result  # noqa: E402
+
+BENCHES = {"sim_throughput": sim_throughput.main, "window_tradeoff": window_tradeoff.main}
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def render() -> str:
+    """The measured tables, from the JSON files (so the README always matches them)."""
+    parts = []
+    sim = load_result("sim_throughput")
+    if sim:
+        parts += [f"### sim_throughput.json ({sim['machine']['date']}, "
+                  f"{sim['machine']['torch_threads']} threads)", "", sim["table"], ""]
+    win = load_result("window_tradeoff")
+    if win:
+        parts += [f"### window_tradeoff.json ({win['machine']['date']}, seeds {win['seeds']})",
+                  ""]
+        for setting, table in win["tables"].items():
+            shape = win["expected_shape"][setting]
+            marks = ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in shape.items())
+            parts += [f"Median final `val/S_rel_err`, {setting.replace('_', ' ')}:", "", table,
+                      "", f"Expected shape: {marks}.", ""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def update_readme() -> None:
+    readme = HERE / "README.md"
+    text = readme.read_text()
+    block = f"{START}\n{render()}{END}"
+    text = re.sub(re.escape(START) + r".*?" + re.escape(END), block, text, flags=re.S)
+    readme.write_text(text)
+
+
+def main(argv: list[str]) -> None:
+    names = argv or list(BENCHES)
+    for name in names:
+        if name not in BENCHES:
+            raise SystemExit(f"unknown benchmark {name!r}; known: {', '.join(BENCHES)}")
+        print(f"== {name}", flush=True)
+        t = time.time()
+        BENCHES[name]()
+        print(f"== {name} done in {time.time() - t:.0f} s\n", flush=True)
+    update_readme()
+    print(f"updated {HERE / 'README.md'}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
