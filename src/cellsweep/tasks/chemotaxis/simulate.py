@@ -38,7 +38,7 @@ import torch
 from cellsweep.errors import ConfigError
 from cellsweep.tasks.chemotaxis.fields import Sensitivity, Signal
 
-CHUNK = 1 << 16  # particles per chunk: ~a dozen float32 buffers of this size fit in L2
+CHUNK = 1 << 18  # particles per chunk: fewer Python dispatches; measured fastest on 2 cores
 
 
 @dataclass
