@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import sim_throughput  # noqa: E402
-import window_tradeoff  # noqa: E402
-from common import HERE, load_result  # noqa: E402
+import sim_throughput
+import window_tradeoff
+from common import HERE, load_result
 
 BENCHES = {"sim_throughput": sim_throughput.main, "window_tradeoff": window_tradeoff.main}
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -21,17 +21,27 @@ def render() -> str:
     parts = []
     sim = load_result("sim_throughput")
     if sim:
-        parts += [f"### sim_throughput.json ({sim['machine']['date']}, "
-                  f"{sim['machine']['torch_threads']} threads)", "", sim["table"], ""]
+        parts += [
+            f"### sim_throughput.json ({sim['machine']['date']}, "
+            f"{sim['machine']['torch_threads']} threads)",
+            "",
+            sim["table"],
+            "",
+        ]
     win = load_result("window_tradeoff")
     if win:
-        parts += [f"### window_tradeoff.json ({win['machine']['date']}, seeds {win['seeds']})",
-                  ""]
+        parts += [f"### window_tradeoff.json ({win['machine']['date']}, seeds {win['seeds']})", ""]
         for setting, table in win["tables"].items():
             shape = win["expected_shape"][setting]
             marks = ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in shape.items())
-            parts += [f"Median final `val/S_rel_err`, {setting.replace('_', ' ')}:", "", table,
-                      "", f"Expected shape: {marks}.", ""]
+            parts += [
+                f"Median final `val/S_rel_err`, {setting.replace('_', ' ')}:",
+                "",
+                table,
+                "",
+                f"Expected shape: {marks}.",
+                "",
+            ]
     return "\n".join(parts).rstrip() + "\n"
 
 

@@ -62,6 +62,50 @@ def cmd_ui(args: argparse.Namespace) -> int:
         return 0
 
 
+def _storage(args: argparse.Namespace):
+    from cellsweep.sweep.study import make_storage
+
+    return make_storage(args.storage, project_root() / "sweeps" / "optuna.journal")
+
+
+def cmd_studies(args: argparse.Namespace) -> int:
+    """List the studies in the storage with their trial counts and best values."""
+    import optuna
+
+    summaries = optuna.get_all_study_summaries(_storage(args), include_best_trial=True)
+    if not summaries:
+        print("no studies yet: run cellsweep-train -m sweep=<name>")
+    for s in sorted(summaries, key=lambda s: s.study_name):
+        best = f", best {s.best_trial.values}" if s.best_trial is not None else ""
+        dirs = ",".join(d.name.lower() for d in s.directions)
+        print(f"{s.study_name}: {s.n_trials} trials ({dirs}){best}")
+    return 0
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    """Print the best value, params and MLflow run id of a study."""
+    from cellsweep.sweep.adopt import load_study, summary_lines
+
+    for line in summary_lines(load_study(_storage(args), args.study)):
+        print(line)
+    return 0
+
+
+def cmd_adopt(args: argparse.Namespace) -> int:
+    """Write conf/experiment/adopted/<study>.yaml from the study's best trial."""
+    from cellsweep.paths import config_dir
+    from cellsweep.sweep.adopt import adopted_yaml, best_trial, load_study
+
+    study = load_study(_storage(args), args.study)
+    text = adopted_yaml(study, best_trial(study), config_dir())
+    out = config_dir() / "experiment" / "adopted" / f"{args.study}.yaml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"wrote {out}")
+    print(f"rerun: cellsweep-train experiment=adopted/{args.study}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cellsweep", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +115,20 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--backend-store-uri", default=None, help="default: sqlite under mlruns/")
     ui.add_argument("--artifacts", default=None, help="default: mlruns/artifacts")
     ui.set_defaults(func=cmd_ui)
+    for name, func, text in (
+        ("studies", cmd_studies, "list the Optuna studies in the storage"),
+        ("best", cmd_best, "best value, params and MLflow run of a study"),
+        ("adopt", cmd_adopt, "write conf/experiment/adopted/<study>.yaml from the best trial"),
+    ):
+        sp = sub.add_parser(name, help=text)
+        if name != "studies":
+            sp.add_argument("study")
+        sp.add_argument(
+            "--storage",
+            default=None,
+            help="journal file or database URL (default: sweeps/optuna.journal)",
+        )
+        sp.set_defaults(func=func)
     return parser
 
 

@@ -14,7 +14,7 @@ from hydra.errors import (
 )
 from omegaconf.errors import OmegaConfBaseException
 
-from cellsweep.errors import ConfigError, UserInputExit
+from cellsweep.errors import ConfigError, SweepAborted, UserInputExit
 
 T = TypeVar("T")
 
@@ -53,6 +53,9 @@ def run_cli(prog: str, fn: Callable[[], T]) -> T:
     """Call ``fn``: user errors exit 2 with one line, Ctrl-C 130; bugs keep their traceback."""
     try:
         return fn()
+    except SweepAborted as exc:
+        print(f"{prog}: stopped: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
     except UserInputExit as exc:
         print(f"{prog}: error: {exc.message}", file=sys.stderr)
         raise SystemExit(2) from None

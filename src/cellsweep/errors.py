@@ -21,6 +21,12 @@ class DataError(ConfigError):
     """Input data (a CSV, a cache file) that cannot be used as given."""
 
 
+class SweepAborted(RuntimeError):
+    """A sweep stopped on purpose (too many failed trials): one line, exit code 1, records kept."""
+
+    exit_code = 1
+
+
 class UserInputExit(BaseException):
     """Carries a one-line user-error message out of a Hydra job.
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+import optuna
 import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
@@ -26,6 +27,8 @@ from omegaconf import DictConfig, OmegaConf
 from cellsweep.cli_errors import USER_ERRORS, run_cli, user_message
 from cellsweep.errors import ConfigError, UserInputExit
 from cellsweep.paths import config_dir, project_root, register_resolvers
+from cellsweep.sweep.context import current_trial
+from cellsweep.sweep.pruning import OptunaPruning
 from cellsweep.tasks.base import TaskRun
 from cellsweep.tracking import (
     MLflowEpochMetrics,
@@ -123,19 +126,46 @@ def train(cfg: DictConfig) -> dict[str, float]:
     task.datamodule.prepare_data()
     task.datamodule.setup("fit")
     epoch_logger = MLflowEpochMetrics()
-    trainer: L.Trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=[epoch_logger] if settings.enabled else []
-    )
+    ctx = current_trial()
+    callbacks: list[L.Callback] = [epoch_logger] if settings.enabled else []
+    if ctx is not None:
+        callbacks.append(OptunaPruning(ctx.trial, ctx.objectives[0], enabled=ctx.pruning))
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks)
+    tags = _run_tags(cfg)
+    if ctx is not None:
+        tags.update(
+            {
+                "cellsweep.study": ctx.study_name,
+                "cellsweep.trial": ctx.trial.number,
+                "mlflow.parentRunId": ctx.parent_run_id,
+            }
+        )
+        run_name = f"{ctx.study_name}#{ctx.trial.number}"
 
+    pruned: optuna.TrialPruned | None = None
     with contextlib.ExitStack() as stack:
         run: TrackedRun | None = None
         if settings.enabled:
-            run = stack.enter_context(start_run(settings, run_name, _run_tags(cfg)))
+            run = stack.enter_context(start_run(settings, run_name, tags))
             run.log_params(
                 {**flatten(_container(cfg)), **{k: str(v) for k, v in task.info.items()}}
             )
             epoch_logger.run = run
-        trainer.fit(task.module, datamodule=task.datamodule)
+            if ctx is not None:
+                ctx.trial.set_user_attr("mlflow_run_id", run.run_id)
+        try:
+            trainer.fit(task.module, datamodule=task.datamodule)
+        except optuna.TrialPruned as exc:
+            pruned = exc  # the run ends FINISHED, tagged PRUNED; the sweeper records the state
+        except BaseException as exc:
+            if run is not None and ctx is not None:
+                run.set_tags(
+                    {
+                        "cellsweep.trial_state": "FAIL",
+                        "cellsweep.fail_reason": f"{type(exc).__name__}: {exc}"[:500],
+                    }
+                )
+            raise
         if trainer.interrupted:
             raise KeyboardInterrupt
         metrics = scalar_metrics(trainer.callback_metrics)
@@ -145,7 +175,17 @@ def train(cfg: DictConfig) -> dict[str, float]:
             raise ConfigError(
                 f"objective {objective!r} was never logged; logged: {', '.join(sorted(metrics))}"
             )
+        if ctx is not None and run is not None:
+            state = "PRUNED" if pruned else "COMPLETE"
+            bad = [k for k in ctx.objectives if not math.isfinite(metrics.get(k, math.nan))]
+            if bad and not pruned:
+                reason = f"objective {bad[0]} is {metrics.get(bad[0], math.nan)}"
+                run.set_tags({"cellsweep.trial_state": "FAIL", "cellsweep.fail_reason": reason})
+                raise FloatingPointError(reason)
+            run.set_tags({"cellsweep.trial_state": state})
 
+    if pruned is not None:
+        raise pruned
     _print_summary(cfg, metrics, lines, run, settings, out_dir)
     return metrics
 
@@ -167,12 +207,19 @@ def _print_summary(cfg, metrics, lines, run, settings, out_dir) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
-def hydra_main(cfg: DictConfig) -> float | None:
-    """The Hydra app: returns the objective (NaN if it diverged) for sweepers."""
+def hydra_main(cfg: DictConfig) -> float | dict[str, float] | None:
+    """The Hydra app: the objective for single runs; every final metric for a sweep's trial.
+
+    Inside a trial a bad config fails that trial (the sweep goes on); outside, it exits 2.
+    """
     try:
         metrics = train(cfg)
     except USER_ERRORS as exc:
+        if current_trial() is not None:
+            raise
         raise UserInputExit(user_message(exc)) from None
+    if current_trial() is not None:
+        return metrics
     objective = cfg.get("objective")
     if not objective:
         return None

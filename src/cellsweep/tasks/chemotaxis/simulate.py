@@ -20,8 +20,9 @@ uniform number u per step, like the Euler scheme. The direction reverses iff u <
 exact probability of an odd number of turns in the two-state chain: q = λ_σ (1 −
 e^{−2λ̄Δt})/(2λ̄), λ̄ the mean of the rates in the two directions (λ0 for Model II; λ itself for
 Model III, whose rate does not depend on σ). The turn is placed inside the step, at Δt·u/q, so
-the velocity chain on the time grid is exact and the position error is of second order. Turning at step ends
-with probability 1 − e^{−λΔt} instead biases D and S by about −5 % at the paper's λ0Δt = 0.1
+the velocity chain on the time grid is exact and the position error is of second order.
+Turning at step ends with probability 1 − e^{−λΔt} instead biases D and S by about −5 % at the
+paper's λ0Δt = 0.1
 (measured; their ratio, and so the stationary density, is nearly unaffected). This is a documented
 choice: the paper's own discretization is not known here.
 """

@@ -1,0 +1,1 @@
+"""Everything Optuna: studies, search spaces, pruning, workers. Knows configs, never a task."""

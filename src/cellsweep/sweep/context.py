@@ -1,0 +1,44 @@
+"""The live Optuna trial of the job being run, visible to the entry point of that job.
+
+The sweeper runs each trial's job in its own worker process with the ``optuna.Trial`` set here,
+so the job can report intermediate values (pruning) and record its MLflow run id on the trial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+
+
+@dataclass
+class TrialContext:
+    trial: optuna.Trial
+    study_name: str
+    objectives: list[str]
+    directions: list[str]
+    pruning: bool
+    parent_run_id: str | None = None
+    overrides: list[str] = field(default_factory=list)
+    extra_tags: dict[str, Any] = field(default_factory=dict)
+
+
+_CURRENT: ContextVar[TrialContext | None] = ContextVar("cellsweep_trial", default=None)
+
+
+def current_trial() -> TrialContext | None:
+    """The trial this job runs for, or None outside a sweep."""
+    return _CURRENT.get()
+
+
+@contextmanager
+def trial_scope(ctx: TrialContext) -> Iterator[TrialContext]:
+    token = _CURRENT.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _CURRENT.reset(token)

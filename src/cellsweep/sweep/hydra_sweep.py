@@ -1,0 +1,100 @@
+"""Glue between Hydra's sweeper interface and the study loop: compose and run each trial's job."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobStatus, run_job
+from omegaconf import OmegaConf, open_dict
+
+from cellsweep.errors import ConfigError
+from cellsweep.sweep.context import TrialContext
+from cellsweep.sweep.engine import SweepSettings, run_study
+from cellsweep.sweep.space import parse_space
+
+
+def split_arguments(arguments: list[str]) -> tuple[dict[str, str], list[str], set[str]]:
+    """Command-line sweep expressions join the search space; plain overrides stay fixed, and a
+    plain override of a searched key pins it (it leaves the search space)."""
+    parsed = OverridesParser.create().parse_overrides(arguments)
+    space, fixed, pinned = {}, [], set()
+    for ov in parsed:
+        if ov.is_sweep_override():
+            space[ov.get_key_element()] = ov.get_value_string()
+        else:
+            fixed.append(ov.input_line)
+            pinned.add(ov.get_key_element().lstrip("+~"))
+    return space, fixed, pinned
+
+
+def flat_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"task": {"lr": ...}}`` -> ``{"task.lr": ...}``: command lines can only add nested keys
+    (``+hydra.sweeper.params.task.lr=...``) while files write dotted ones; nested ones win."""
+    flat, nested = {}, {}
+    for key, value in params.items():
+        if isinstance(value, Mapping):
+            nested.update(flat_params(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return {**flat, **nested}
+
+
+def default_study_name(config) -> str:
+    choice = config.hydra.runtime.choices.get("sweep")
+    return str(choice).replace("/", "-") if choice else "cellsweep"
+
+
+def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
+    config = sweeper.config
+    kw = {k: v for k, v in sweeper.kwargs.items() if k != "tracker"}
+    kw = {
+        k: (OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v)
+        for k, v in kw.items()
+    }
+    cli_space, fixed, pinned = split_arguments(arguments)
+    params = {k: v for k, v in flat_params(kw.get("params") or {}).items() if k not in pinned}
+    settings = SweepSettings(
+        **{
+            **kw,
+            "params": {**params, **cli_space},
+            "study_name": kw.get("study_name") or default_study_name(config),
+            "seed": int(config.get("seed", 0)),
+        }
+    )
+    space = parse_space(settings.params)
+    tracker = None
+    tracker_path = sweeper.kwargs.get("tracker")
+    if tracker_path and config.tracking.get("enabled", True):
+        try:
+            tracker_cls = hydra.utils.get_class(str(tracker_path))
+        except Exception as exc:
+            raise ConfigError(
+                f"hydra.sweeper.tracker={tracker_path}: cannot import: {exc}"
+            ) from None
+        tracker = tracker_cls(tracking=OmegaConf.to_container(config.tracking, resolve=True))
+    loader = sweeper.hydra_context.config_loader
+
+    def run_one(overrides: list[str], ctx: TrialContext) -> tuple[Any, BaseException | None]:
+        cfg = loader.load_sweep_config(config, list(overrides))
+        with open_dict(cfg):
+            cfg.hydra.job.id = ctx.trial.number
+            cfg.hydra.job.num = ctx.trial.number
+        ret = run_job(
+            hydra_context=sweeper.hydra_context,
+            task_function=sweeper.task_function,
+            config=cfg,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
+        if ret.status == JobStatus.FAILED:
+            return None, ret._return_value
+        return ret._return_value, None
+
+    default_storage = Path(str(config.paths.sweeps_dir)) / "optuna.journal"
+    return run_study(
+        settings, space, fixed, config.get("objective"), default_storage, run_one, tracker
+    )

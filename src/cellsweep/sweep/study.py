@@ -1,0 +1,123 @@
+"""Studies: storage, sampler and pruner from config, and create-or-resume with checks.
+
+Storage decides the scale (DESIGN.md §4). A path is a journal file (Optuna's file storage, safe for
+several processes on one machine through a lock file); a URL (``postgresql://…``) is an RDB
+storage for many machines. Both are what ``optuna-dashboard`` and Optuna's APIs read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import hydra
+import optuna
+from omegaconf import DictConfig, OmegaConf
+
+from cellsweep.errors import ConfigError
+
+PRUNERS = {
+    "none": lambda: optuna.pruners.NopPruner(),
+    "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5),
+    "successive_halving": lambda: optuna.pruners.SuccessiveHalvingPruner(),
+    "hyperband": lambda: optuna.pruners.HyperbandPruner(),
+}
+
+
+def make_storage(spec: str | None, default_path: Path) -> optuna.storages.BaseStorage:
+    """A journal file for a path (or None: ``default_path``); an RDB storage for a URL."""
+    if spec and "://" in str(spec):
+        try:
+            return optuna.storages.RDBStorage(str(spec))
+        except Exception as exc:  # never echo the URL: it may carry a password
+            raise ConfigError(f"cannot open the Optuna storage: {type(exc).__name__}") from None
+    path = Path(spec) if spec else default_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    backend = optuna.storages.journal.JournalFileBackend(
+        str(path), lock_obj=optuna.storages.journal.JournalFileOpenLock(str(path))
+    )
+    return optuna.storages.JournalStorage(backend)
+
+
+def _instantiate(node: Any, what: str) -> Any:
+    if isinstance(node, (DictConfig, Mapping)):
+        node = OmegaConf.create(dict(node)) if isinstance(node, Mapping) else node
+        if "_target_" not in node:
+            raise ConfigError(f"hydra.sweeper.{what} needs a _target_")
+        try:
+            return hydra.utils.instantiate(node)
+        except Exception as exc:
+            raise ConfigError(
+                f"hydra.sweeper.{what}: cannot build {node._target_}: "
+                f"{str(exc).splitlines()[0] if str(exc) else exc}"
+            ) from None
+    raise ConfigError(f"hydra.sweeper.{what} must be a mapping with _target_, got {node!r}")
+
+
+def make_sampler(node: Any, seed: int | None) -> optuna.samplers.BaseSampler:
+    """Any ``optuna.samplers.*`` by ``_target_``; TPE seeded from the run seed by default."""
+    if node is None:
+        return optuna.samplers.TPESampler(seed=seed)
+    sampler = (
+        node if isinstance(node, optuna.samplers.BaseSampler) else _instantiate(node, "sampler")
+    )
+    if not isinstance(sampler, optuna.samplers.BaseSampler):
+        raise ConfigError(f"hydra.sweeper.sampler is not an Optuna sampler: {type(sampler)}")
+    return sampler
+
+
+def make_pruner(node: Any) -> optuna.pruners.BasePruner:
+    """``median``, ``successive_halving``, ``hyperband``, ``none``, or a ``_target_`` mapping."""
+    if node is None:
+        return optuna.pruners.NopPruner()
+    if isinstance(node, str):
+        if node not in PRUNERS:
+            raise ConfigError(
+                f"hydra.sweeper.pruner must be one of {sorted(PRUNERS)}, got {node!r}"
+            )
+        return PRUNERS[node]()
+    pruner = node if isinstance(node, optuna.pruners.BasePruner) else _instantiate(node, "pruner")
+    if not isinstance(pruner, optuna.pruners.BasePruner):
+        raise ConfigError(f"hydra.sweeper.pruner is not an Optuna pruner: {type(pruner)}")
+    return pruner
+
+
+def normalize_directions(direction: Any) -> list[str]:
+    items = [direction] if isinstance(direction, str) else list(direction or [])
+    if not items:
+        raise ConfigError("hydra.sweeper.direction must be minimize, maximize, or a list of them")
+    for d in items:
+        if d not in ("minimize", "maximize"):
+            raise ConfigError(
+                f"hydra.sweeper.direction entries must be minimize or maximize, got {d!r}"
+            )
+    return [str(d) for d in items]
+
+
+def open_study(
+    storage: optuna.storages.BaseStorage,
+    name: str,
+    directions: Sequence[str],
+    sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+) -> tuple[optuna.Study, bool]:
+    """Create the study, or resume it; (study, resumed). A direction mismatch is a ConfigError."""
+    existing = {
+        s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
+    }
+    if name in existing:
+        stored = [d.name.lower() for d in existing[name].directions]
+        if stored != list(directions):
+            raise ConfigError(
+                f"study {name!r} exists with direction {stored}, not {list(directions)}"
+            )
+    study = optuna.create_study(
+        storage=storage,
+        study_name=name,
+        directions=list(directions),
+        sampler=sampler,
+        pruner=pruner,
+        load_if_exists=True,
+    )
+    return study, name in existing

@@ -1,0 +1,67 @@
+"""A study as an MLflow parent run: created once (reused on resume), ended with the summary."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from cellsweep.tracking.run import TrackingSettings, _client, ensure_experiment
+
+ROLE_TAG, STUDY_TAG = "cellsweep.role", "cellsweep.study"
+
+
+class MLflowStudyTracker:
+    """Hooks the sweep engine calls (by duck typing): ``start`` and ``finish``."""
+
+    def __init__(self, tracking: Mapping[str, Any]) -> None:
+        self.settings = TrackingSettings.from_config(tracking)
+        self.client = None
+        self.run_id: str | None = None
+
+    def start(
+        self,
+        study_name: str,
+        n_trials: int,
+        directions: list[str],
+        objectives: list[str],
+        resumed: bool,
+    ) -> str:
+        self.client = _client(self.settings)
+        exp_id = ensure_experiment(self.client, self.settings)
+        found = self.client.search_runs(
+            [exp_id],
+            f"tags.`{ROLE_TAG}` = 'study' and tags.`{STUDY_TAG}` = '{study_name}'",
+            max_results=1,
+        )
+        if found:
+            self.run_id = found[0].info.run_id
+            self.client.update_run(self.run_id, status="RUNNING")
+        else:
+            run = self.client.create_run(
+                exp_id,
+                run_name=f"study:{study_name}",
+                tags={ROLE_TAG: "study", STUDY_TAG: study_name},
+            )
+            self.run_id = run.info.run_id
+        self.client.set_tag(self.run_id, "cellsweep.n_trials", str(n_trials))
+        self.client.set_tag(self.run_id, "cellsweep.directions", ",".join(directions))
+        self.client.set_tag(self.run_id, "cellsweep.objectives", ",".join(objectives))
+        return self.run_id
+
+    def finish(self, summary: Mapping[str, Any], figures: Mapping[str, Any], status: str) -> None:
+        if self.client is None or self.run_id is None:
+            return
+        c, rid = self.client, self.run_id
+        if "best_value" in summary:
+            c.log_metric(rid, "best_value", float(summary["best_value"]))
+            c.set_tag(rid, "cellsweep.best_trial", str(summary["best_trial"]))
+            if summary.get("best_run_id"):
+                c.set_tag(rid, "cellsweep.best_run_id", str(summary["best_run_id"]))
+        for state, n in summary.get("states", {}).items():
+            if n:
+                c.log_metric(rid, f"trials_{state.lower()}", float(n))
+        c.log_text(rid, json.dumps(summary, indent=2, default=str), "study_summary.json")
+        for name, fig in figures.items():
+            c.log_figure(rid, fig, name)
+        c.set_terminated(rid, status=status)

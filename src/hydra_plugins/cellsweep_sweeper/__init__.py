@@ -1,0 +1,1 @@
+"""Hydra discovers cellsweep's sweeper here (select it with ``hydra/sweeper=cellsweep``)."""

@@ -1,0 +1,55 @@
+"""A thin Hydra Sweeper plugin: config keys and registration here, the work in cellsweep.sweep.
+
+The keys are the stock ``hydra-optuna-sweeper``'s (direction, n_trials, sampler, storage,
+study_name, params, max_failure_rate), plus pruner, n_workers and objective.
+"""
+
+# No `from __future__ import annotations` here: Hydra loads plugins outside sys.modules, and
+# dataclasses with string annotations would then fail to resolve their types.
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+
+@dataclass
+class CellsweepSweeperConf:
+    _target_: str = "hydra_plugins.cellsweep_sweeper.cellsweep_sweeper.CellsweepSweeper"
+    direction: Any = "minimize"
+    n_trials: int = 20
+    sampler: Any = None
+    pruner: Any = None
+    storage: Any = None
+    study_name: Any = None
+    params: dict[str, Any] = field(default_factory=dict)
+    max_failure_rate: float = 0.0
+    n_workers: int = 1
+    objective: Any = None
+    # a class path, not a _target_ node (Hydra would build it before the sweep has its config)
+    tracker: Optional[str] = "cellsweep.tracking.study.MLflowStudyTracker"  # noqa: UP045
+
+
+ConfigStore.instance().store(
+    group="hydra/sweeper", name="cellsweep", node=CellsweepSweeperConf, provider="cellsweep"
+)
+
+
+class CellsweepSweeper(Sweeper):
+    def __init__(self, **kwargs: Any) -> None:
+        self.kwargs = kwargs
+        self.hydra_context: Optional[HydraContext] = None  # noqa: UP045
+        self.task_function: Optional[TaskFunction] = None  # noqa: UP045
+        self.config: Optional[DictConfig] = None  # noqa: UP045
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
+
+    def sweep(self, arguments: list[str]) -> Any:
+        from cellsweep.sweep.hydra_sweep import run_hydra_sweep
+
+        return run_hydra_sweep(self, arguments)

@@ -1,0 +1,144 @@
+"""`cellsweep-train -m sweep=...`: a real study over the chemotaxis task, logged to MLflow."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from cellsweep.sweep.study import make_storage
+from conftest import TINY, run_train, store_overrides
+
+
+def sweep_args(tmp: Path, n_trials: int, *extra: str) -> list[str]:
+    return [
+        "-m",
+        "sweep=chemotaxis/window",
+        *TINY,
+        *store_overrides(tmp),
+        f"paths.sweeps_dir={tmp / 'sweeps'}",
+        f"hydra.sweep.dir={tmp / 'multirun'}",
+        f"hydra.sweeper.n_trials={n_trials}",
+        "hydra.sweeper.study_name=t-window",
+        "task.window_steps=choice(10,20,50,100)",
+        "trainer.max_epochs=3",
+        *extra,
+    ]
+
+
+def load(tmp: Path, name: str = "t-window") -> optuna.Study:
+    return optuna.load_study(
+        study_name=name, storage=make_storage(None, tmp / "sweeps" / "optuna.journal")
+    )
+
+
+def mlflow_runs(tmp: Path):
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("cellsweep-chemotaxis")
+    return client, client.search_runs([exp.experiment_id], max_results=1000)
+
+
+@pytest.mark.slow
+def test_sweep_runs_trials_logs_children_and_resumes(tmp_path, capsys) -> None:
+    code, out, err = run_train(sweep_args(tmp_path, 3), capsys)
+    assert code == 0, err
+    study = load(tmp_path)
+    assert len(study.trials) == 3
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert "done 3/3" in out
+    client, runs = mlflow_runs(tmp_path)
+    parents = [r for r in runs if r.data.tags.get("cellsweep.role") == "study"]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 3
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    assert sorted(int(c.data.tags["cellsweep.trial"]) for c in children) == [0, 1, 2]
+    assert {c.data.tags["cellsweep.trial_state"] for c in children} == {"COMPLETE"}
+    for c in children:  # every epoch's metric is there
+        assert len(client.get_metric_history(c.info.run_id, "val/pred_err")) == 3
+    best = study.best_trial
+    assert parent.data.tags["cellsweep.best_run_id"] == best.user_attrs["mlflow_run_id"]
+    assert math.isclose(parent.data.metrics["best_value"], best.value, rel_tol=1e-9)
+    names = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {
+        "optimization_history.png",
+        "parallel_coordinates.png",
+        "param_importances.png",
+        "objective_vs_window.png",
+        "study_summary.json",
+    } <= names
+
+    # the same command with a larger n_trials resumes the same study and the same parent run
+    code, out, err = run_train(sweep_args(tmp_path, 5), capsys)
+    assert code == 0, err
+    study = load(tmp_path)
+    assert [t.number for t in study.trials] == [0, 1, 2, 3, 4]
+    _, runs = mlflow_runs(tmp_path)
+    assert len([r for r in runs if r.data.tags.get("cellsweep.role") == "study"]) == 1
+    assert len([r for r in runs if "mlflow.parentRunId" in r.data.tags]) == 5
+
+
+@pytest.mark.slow
+def test_failing_and_nan_trials_fail_alone(tmp_path, capsys) -> None:
+    """A trial whose sampled config is invalid, or whose objective is NaN, fails; others go on."""
+    # window 100000 steps is longer than the simulation: that trial raises a ConfigError;
+    # a learning rate of 1e6 makes the loss overflow to inf/NaN.
+    args = sweep_args(
+        tmp_path,
+        4,
+        "model.depth=2",
+        "model.width=8",
+        "model.activation=tanh",
+        "task.loss.order=2",
+        "task.window_steps=choice(100,100000)",
+        "task.optim.lr=choice(1e-3,1e30)",
+        "hydra.sweeper.max_failure_rate=1.0",
+        "hydra.sweeper.sampler._target_=optuna.samplers.BruteForceSampler",
+    )
+    code, _, err = run_train(args, capsys)
+    assert code == 0, err
+    study = load(tmp_path)
+    states = {t.number: t.state for t in study.trials}
+    assert list(states.values()).count(optuna.trial.TrialState.COMPLETE) == 1
+    failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    assert len(failed) == 3
+    reasons = " ".join(t.user_attrs["fail_reason"] for t in failed)
+    assert "window" in reasons
+    _, runs = mlflow_runs(tmp_path)
+    child_states = {
+        r.data.tags.get("cellsweep.trial_state")
+        for r in runs
+        if "mlflow.parentRunId" in r.data.tags
+    }
+    assert "FAIL" in child_states
+    assert all(
+        r.info.status == "FAILED"
+        for r in runs
+        if r.data.tags.get("cellsweep.trial_state") == "FAIL"
+    )
+
+
+def test_failure_rate_stops_the_sweep(tmp_path, capsys) -> None:
+    args = sweep_args(
+        tmp_path,
+        5,
+        "task.window_steps=choice(100000)",
+        "hydra.sweeper.max_failure_rate=0.0",
+        "tracking=none",
+    )
+    code, _, err = run_train(args, capsys)
+    assert code != 0
+    assert "max_failure_rate" in err
+    assert len(load(tmp_path).trials) == 1  # stopped after the first failure
+
+
+def test_direction_mismatch_with_stored_study_is_exit_2(tmp_path, capsys) -> None:
+    args = sweep_args(tmp_path, 1, "tracking=none", "trainer.max_epochs=1")
+    assert run_train(args, capsys)[0] == 0
+    code, _, err = run_train([*args, "hydra.sweeper.direction=maximize"], capsys)
+    assert code == 2
+    assert "direction" in err and len(err.strip().splitlines()) == 1
