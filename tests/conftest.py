@@ -11,6 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("CELLSWEEP_ROOT", str(ROOT))
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+# MLflow's log handler keeps the stderr of the first test that used it (a captured stream that
+# pytest closes later): keep it quiet so later tests' stderr holds only their own lines.
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 # A chemotaxis run small enough for a test: 20k particles, 600 steps, 20 pairs, 4 epochs.
 TINY = [

@@ -106,6 +106,17 @@ def cmd_adopt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write a study's plots and trial table to a folder (no MLflow needed)."""
+    from cellsweep.sweep.adopt import load_study
+    from cellsweep.sweep.cli_report import write_report
+
+    out = Path(args.out) if args.out else project_root() / "sweeps" / "reports" / args.study
+    for path in write_report(load_study(_storage(args), args.study), out):
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cellsweep", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -119,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("studies", cmd_studies, "list the Optuna studies in the storage"),
         ("best", cmd_best, "best value, params and MLflow run of a study"),
         ("adopt", cmd_adopt, "write conf/experiment/adopted/<study>.yaml from the best trial"),
+        ("report", cmd_report, "write a study's plots and trial table (no MLflow)"),
     ):
         sp = sub.add_parser(name, help=text)
         if name != "studies":
@@ -128,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help="journal file or database URL (default: sweeps/optuna.journal)",
         )
+        if name == "report":
+            sp.add_argument("--out", default=None, help="default: sweeps/reports/<study>")
         sp.set_defaults(func=func)
     return parser
 

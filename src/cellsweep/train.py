@@ -14,6 +14,7 @@ import os
 import shlex
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             epoch_logger.run = run
             if ctx is not None:
                 ctx.trial.set_user_attr("mlflow_run_id", run.run_id)
+        fit_start = time.perf_counter()
         try:
             trainer.fit(task.module, datamodule=task.datamodule)
         except optuna.TrialPruned as exc:
@@ -166,9 +168,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
                     }
                 )
             raise
-        if trainer.interrupted:
+        if trainer.interrupted and pruned is None:
             raise KeyboardInterrupt
         metrics = scalar_metrics(trainer.callback_metrics)
+        # wall time of the fit: an objective for accuracy-against-cost studies
+        metrics["time/fit_s"] = time.perf_counter() - fit_start
+        if run is not None:
+            run.log_metrics({"time/fit_s": metrics["time/fit_s"]}, step=trainer.current_epoch)
         lines = _log_outputs(run, cfg, task, out_dir) if run else task.report().lines
         objective = cfg.get("objective")
         if objective and objective not in metrics:
