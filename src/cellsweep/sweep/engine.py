@@ -9,8 +9,11 @@ while the failed fraction stays within ``max_failure_rate``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +28,7 @@ from cellsweep.sweep.context import TrialContext, trial_scope
 from cellsweep.sweep.report import study_figures, study_summary
 from cellsweep.sweep.space import SearchSpace, suggest
 from cellsweep.sweep.study import (
+    ask_lock,
     make_pruner,
     make_sampler,
     make_storage,
@@ -51,6 +55,8 @@ class SweepSettings:
     n_workers: int = 1
     objective: Any = None
     seed: int | None = None
+    heartbeat_interval: float = 10.0
+    grace_period: float = 60.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.n_trials, int) or self.n_trials <= 0:
@@ -82,12 +88,65 @@ def objective_names(objective: Any, default: str | None, n_directions: int) -> l
 
 
 def counts(study: optuna.Study) -> dict[str, int]:
+    """Trial counts by state; FINISHED excludes stale trials that were queued again."""
     trials = study.get_trials(deepcopy=False)
     out = {s.name: 0 for s in TrialState}
     for t in trials:
         out[t.state.name] += 1
-    out["FINISHED"] = sum(out[s.name] for s in FINISHED)
+    retried = sum(1 for t in trials if t.state == TrialState.FAIL and t.user_attrs.get("retried"))
+    out["FINISHED"] = sum(out[s.name] for s in FINISHED) - retried
     return out
+
+
+def fail_stale_trials(study: optuna.Study, grace_period: float, tracker: Any | None) -> list[int]:
+    """Fail RUNNING trials whose heartbeat stopped (a killed worker) and queue them again.
+
+    Optuna's own heartbeat exists only for RDB storages; this one works on every storage: a
+    worker stamps ``heartbeat`` on its running trial, and any worker that finds a stamp older
+    than ``grace_period`` fails the trial (its MLflow run too) and enqueues the same params.
+    """
+    now, failed = time.time(), []
+    storage = study._storage
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        last = t.user_attrs.get("heartbeat")
+        if last is None and t.datetime_start is not None:
+            last = t.datetime_start.timestamp()
+        if last is None or now - float(last) <= grace_period:
+            continue
+        reason = f"stale: no heartbeat for {now - float(last):.0f} s (worker killed?)"
+        storage.set_trial_user_attr(t._trial_id, "fail_reason", reason)
+        storage.set_trial_user_attr(t._trial_id, "retried", True)
+        storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
+        run_id = t.user_attrs.get("mlflow_run_id")
+        if tracker is not None and run_id and hasattr(tracker, "fail_run"):
+            tracker.fail_run(run_id, reason)
+        log.warning("trial %d: %s; queued again", t.number, reason)
+        failed.append(t.number)
+    return failed
+
+
+class Heartbeat:
+    """Stamps the running trial every ``interval`` seconds from a daemon thread."""
+
+    def __init__(self, trial: optuna.Trial, interval: float) -> None:
+        self.trial, self.interval = trial, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with contextlib.suppress(Exception):  # a missed beat is retried next interval
+                self.trial.set_user_attr("heartbeat", time.time())
+
+    def __enter__(self) -> Heartbeat:
+        self.trial.set_user_attr("heartbeat", time.time())
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 def outcome_of(result: Any, error: BaseException | None, objectives: Sequence[str]) -> TrialOutcome:
@@ -134,8 +193,16 @@ def run_study(
     default_storage: Path,
     run_job: RunJob,
     tracker: Any | None = None,
+    spawn_workers: Callable[[str | None], list[subprocess.Popen]] | None = None,
+    parent_run_id: str | None = None,
 ) -> optuna.Study:
-    """Run trials until the study holds ``n_trials`` finished ones; returns the study."""
+    """Run trials until the study holds ``n_trials`` finished ones; returns the study.
+
+    The main process creates the study and the MLflow parent run, then ``spawn_workers`` starts
+    the extra worker processes (which pass ``parent_run_id`` and no tracker); every process pulls
+    trials until the total is reached. Counting and asking happen under a lock on one machine,
+    so concurrent workers never overshoot ``n_trials``.
+    """
     directions = normalize_directions(settings.direction)
     objectives = objective_names(settings.objective, default_objective, len(directions))
     name = settings.study_name
@@ -147,31 +214,37 @@ def run_study(
     study, resumed = open_study(storage, name, directions, sampler, pruner)
     pruning = len(directions) == 1 and not isinstance(pruner, optuna.pruners.NopPruner)
     study.set_user_attr("objectives", objectives)
-    parent = None
+    parent = parent_run_id
     if tracker is not None:
         parent = tracker.start(name, settings.n_trials, directions, objectives, resumed)
+    lock = ask_lock(settings.storage, default_storage)
     c = counts(study)
+    role = "worker" if parent_run_id and tracker is None else "study"
     print(
-        f"study {name!r}: {'resuming with ' + str(c['FINISHED']) if resumed else 'new, '}"
-        f"{' finished' if resumed else ''} trials, target {settings.n_trials}",
+        f"{role} {name!r}: {c['FINISHED']} of {settings.n_trials} trials finished"
+        f"{' (resuming)' if resumed and role == 'study' else ''}",
         flush=True,
     )
+    workers = spawn_workers(parent) if spawn_workers is not None else []
     status = "FINISHED"
     try:
         while True:
-            c = counts(study)
-            if c["FINISHED"] + c["RUNNING"] >= settings.n_trials:
-                break
-            if c["FAIL"] and c["FAIL"] / max(c["FINISHED"], 1) > settings.max_failure_rate:
-                raise SweepAborted(
-                    f"{c['FAIL']} of {c['FINISHED']} trials failed, above max_failure_rate="
-                    f"{settings.max_failure_rate}; the study keeps every record, see "
-                    f"`cellsweep best {name}`"
-                )
-            trial = study.ask()
-            sampled = suggest(trial, space)
-            overrides = [*base_overrides, *sampled]
-            trial.set_user_attr("overrides", overrides)
+            with lock:
+                fail_stale_trials(study, settings.grace_period, tracker)
+                c = counts(study)
+                if c["FINISHED"] + c["RUNNING"] >= settings.n_trials:
+                    break
+                failed = c["FINISHED"] - c["COMPLETE"] - c["PRUNED"]  # retried stale ones aside
+                if failed and failed / max(c["FINISHED"], 1) > settings.max_failure_rate:
+                    raise SweepAborted(
+                        f"{failed} of {c['FINISHED']} trials failed, above max_failure_rate="
+                        f"{settings.max_failure_rate}; the study keeps every record, see "
+                        f"`cellsweep best {name}`"
+                    )
+                trial = study.ask()
+                sampled = suggest(trial, space)
+                overrides = [*base_overrides, *sampled]
+                trial.set_user_attr("overrides", overrides)
             ctx = TrialContext(
                 trial=trial,
                 study_name=name,
@@ -183,7 +256,7 @@ def run_study(
             )
             t0 = time.time()
             try:
-                with trial_scope(ctx):
+                with Heartbeat(trial, settings.heartbeat_interval), trial_scope(ctx):
                     result, error = run_job(overrides, ctx)
             except BaseException as exc:  # Ctrl-C or an exit: fail the trial cleanly, then stop
                 trial.set_user_attr("fail_reason", f"interrupted: {type(exc).__name__}")
@@ -209,6 +282,11 @@ def run_study(
             if exhausted:
                 print("the sampler has no candidates left: stopping", flush=True)
                 break
+        for proc in workers:
+            proc.wait()
+        bad = [p.returncode for p in workers if p.returncode not in (0, None)]
+        if bad:
+            log.warning("%d worker process(es) exited with %s", len(bad), bad)
     except KeyboardInterrupt:
         status = "KILLED"
         raise
@@ -216,6 +294,9 @@ def run_study(
         status = "FAILED"
         raise
     finally:
+        for proc in workers:
+            if proc.poll() is None:
+                proc.terminate()
         if tracker is not None:
             tracker.finish(
                 study_summary(study, objectives), study_figures(study, objectives), status

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,8 @@ from cellsweep.errors import ConfigError
 from cellsweep.sweep.context import TrialContext
 from cellsweep.sweep.engine import SweepSettings, run_study
 from cellsweep.sweep.space import parse_space
+
+WORKER_ENV, PARENT_ENV = "CELLSWEEP_SWEEP_WORKER", "CELLSWEEP_PARENT_RUN_ID"
 
 
 def split_arguments(arguments: list[str]) -> tuple[dict[str, str], list[str], set[str]]:
@@ -66,9 +71,10 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
         }
     )
     space = parse_space(settings.params)
+    worker = os.environ.get(WORKER_ENV) == "1"
     tracker = None
     tracker_path = sweeper.kwargs.get("tracker")
-    if tracker_path and config.tracking.get("enabled", True):
+    if tracker_path and config.tracking.get("enabled", True) and not worker:
         try:
             tracker_cls = hydra.utils.get_class(str(tracker_path))
         except Exception as exc:
@@ -94,7 +100,31 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
             return None, ret._return_value
         return ret._return_value, None
 
+    def spawn(parent_run_id: str | None) -> list[subprocess.Popen]:
+        """Start ``n_workers - 1`` more processes of this same command on the same study."""
+        if worker or settings.n_workers <= 1:
+            return []
+        env = {**os.environ, WORKER_ENV: "1", PARENT_ENV: parent_run_id or ""}
+        argv = [
+            sys.executable,
+            "-m",
+            "cellsweep.train",
+            *sys.argv[1:],
+            "hydra.sweeper.n_workers=1",
+            f"hydra.sweep.dir={config.hydra.sweep.dir}",
+        ]
+        print(f"starting {settings.n_workers - 1} more worker process(es)", flush=True)
+        return [subprocess.Popen(argv, env=env) for _ in range(settings.n_workers - 1)]
+
     default_storage = Path(str(config.paths.sweeps_dir)) / "optuna.journal"
     return run_study(
-        settings, space, fixed, config.get("objective"), default_storage, run_one, tracker
+        settings,
+        space,
+        fixed,
+        config.get("objective"),
+        default_storage,
+        run_one,
+        tracker,
+        spawn_workers=spawn,
+        parent_run_id=(os.environ.get(PARENT_ENV) or None) if worker else None,
     )

@@ -7,6 +7,8 @@ storage for many machines. Both are what ``optuna-dashboard`` and Optuna's APIs 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,38 @@ def make_storage(spec: str | None, default_path: Path) -> optuna.storages.BaseSt
         str(path), lock_obj=optuna.storages.journal.JournalFileOpenLock(str(path))
     )
     return optuna.storages.JournalStorage(backend)
+
+
+class _FileLock:
+    """An exclusive ``flock`` on a file beside the journal: one asker at a time on a machine."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh = None
+
+    def __enter__(self) -> _FileLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = self.path.open("a")
+        fcntl.flock(self._fh, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._fh is not None
+        fcntl.flock(self._fh, fcntl.LOCK_UN)
+        self._fh.close()
+        self._fh = None
+
+
+def ask_lock(spec: str | None, default_path: Path):
+    """The lock that makes "count, then ask" atomic among this machine's workers.
+
+    For a journal file, a lock file beside it. For a database URL, no lock yet: workers on
+    several machines may then overshoot ``n_trials`` by at most one trial each.
+    """
+    if spec and "://" in str(spec):
+        return contextlib.nullcontext()
+    path = Path(spec) if spec else default_path
+    return _FileLock(path.with_name(path.name + ".ask.lock"))
 
 
 def _instantiate(node: Any, what: str) -> Any:

@@ -28,6 +28,8 @@ class CellsweepSweeperConf:
     max_failure_rate: float = 0.0
     n_workers: int = 1
     objective: Any = None
+    heartbeat_interval: float = 10.0  # seconds between stamps on a running trial
+    grace_period: float = 60.0  # a running trial without a stamp for this long is stale
     # a class path, not a _target_ node (Hydra would build it before the sweep has its config)
     tracker: Optional[str] = "cellsweep.tracking.study.MLflowStudyTracker"  # noqa: UP045
 

@@ -1,0 +1,54 @@
+"""Parallel workers on one study, and the heartbeat that retries a dead worker's trial."""
+
+from __future__ import annotations
+
+import time
+
+import optuna
+import pytest
+from conftest import run_train
+from optuna.trial import TrialState
+from test_sweep_e2e import load, mlflow_runs, sweep_args
+
+from cellsweep.sweep.study import make_storage
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_study_without_overshoot(tmp_path, capsys) -> None:
+    code, out, err = run_train(sweep_args(tmp_path, 4, "hydra.sweeper.n_workers=2",
+                                          "trainer.max_epochs=2"), capsys)
+    assert code == 0, err
+    study = load(tmp_path)
+    numbers = [t.number for t in study.trials]
+    assert sorted(numbers) == [0, 1, 2, 3]  # exactly n_trials, no duplicates, no overshoot
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    client, runs = mlflow_runs(tmp_path)
+    parents = [r for r in runs if r.data.tags.get("cellsweep.role") == "study"]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(children) == 4
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
+    for c in children:  # every epoch of every trial reached the store
+        assert len(client.get_metric_history(c.info.run_id, "val/loss")) == 2
+    assert "starting 1 more worker" in out
+
+
+@pytest.mark.slow
+def test_stale_running_trial_is_failed_and_retried(tmp_path, capsys) -> None:
+    """A trial left RUNNING by a killed worker (no heartbeat) is failed and queued again."""
+    storage = make_storage(None, tmp_path / "sweeps" / "optuna.journal")
+    study = optuna.create_study(study_name="t-window", storage=storage)
+    dead = study.ask()
+    dead.suggest_categorical("task.window_steps", [10, 20, 50, 100])
+    dead.set_user_attr("heartbeat", time.time() - 3600)
+    args = sweep_args(tmp_path, 2, "hydra.sweeper.grace_period=5", "tracking=none")
+    code, out, err = run_train(args, capsys)
+    assert code == 0, err
+    study = load(tmp_path)
+    first = study.trials[0]
+    assert first.state == TrialState.FAIL and "stale" in first.user_attrs["fail_reason"]
+    retry = next(t for t in study.trials if t.user_attrs.get("retry_of") == 0)
+    assert retry.state == TrialState.COMPLETE
+    assert retry.params["task.window_steps"] == first.params["task.window_steps"]
+    finished = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(finished) == 2  # the study still reaches n_trials
