@@ -6,17 +6,18 @@ import time
 
 import optuna
 import pytest
-from conftest import run_train
 from optuna.trial import TrialState
-from test_sweep_e2e import load, mlflow_runs, sweep_args
 
 from cellsweep.sweep.study import make_storage
+from conftest import run_train
+from test_sweep_e2e import load, mlflow_runs, sweep_args
 
 
 @pytest.mark.slow
 def test_two_workers_share_one_study_without_overshoot(tmp_path, capsys) -> None:
-    code, out, err = run_train(sweep_args(tmp_path, 4, "hydra.sweeper.n_workers=2",
-                                          "trainer.max_epochs=2"), capsys)
+    code, out, err = run_train(
+        sweep_args(tmp_path, 4, "hydra.sweeper.n_workers=2", "trainer.max_epochs=2"), capsys
+    )
     assert code == 0, err
     study = load(tmp_path)
     numbers = [t.number for t in study.trials]
@@ -42,7 +43,7 @@ def test_stale_running_trial_is_failed_and_retried(tmp_path, capsys) -> None:
     dead.suggest_categorical("task.window_steps", [10, 20, 50, 100])
     dead.set_user_attr("heartbeat", time.time() - 3600)
     args = sweep_args(tmp_path, 2, "hydra.sweeper.grace_period=5", "tracking=none")
-    code, out, err = run_train(args, capsys)
+    code, _, err = run_train(args, capsys)
     assert code == 0, err
     study = load(tmp_path)
     first = study.trials[0]
