@@ -104,6 +104,7 @@ def test_pruner_stops_trials_and_they_are_logged_as_pruned(tmp_path, capsys) -> 
     assert code == 0, err
     study = load(tmp_path)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.PRUNED] * 2
+    assert [t.user_attrs["epochs"] for t in study.trials] == [1, 1]
     client, runs = mlflow_runs(tmp_path)
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(children) == 2

@@ -48,6 +48,7 @@ def test_sweep_runs_trials_logs_children_and_resumes(tmp_path, capsys) -> None:
     study = load(tmp_path)
     assert len(study.trials) == 3
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert [t.user_attrs["epochs"] for t in study.trials] == [3, 3, 3]
     assert "done 3/3" in out
     client, runs = mlflow_runs(tmp_path)
     parents = [r for r in runs if r.data.tags.get("cellsweep.role") == "study"]

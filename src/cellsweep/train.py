@@ -170,6 +170,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             raise
         if trainer.interrupted and pruned is None:
             raise KeyboardInterrupt
+        if ctx is not None:  # epochs actually trained: what pruning saves
+            ctx.trial.set_user_attr("epochs", trainer.current_epoch + (1 if pruned else 0))
         metrics = scalar_metrics(trainer.callback_metrics)
         # wall time of the fit: an objective for accuracy-against-cost studies
         metrics["time/fit_s"] = time.perf_counter() - fit_start
