@@ -8,11 +8,18 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+import pruning_savings
 import sim_throughput
+import sweep_overhead
 import window_tradeoff
 from common import HERE, load_result
 
-BENCHES = {"sim_throughput": sim_throughput.main, "window_tradeoff": window_tradeoff.main}
+BENCHES = {
+    "sim_throughput": sim_throughput.main,
+    "window_tradeoff": window_tradeoff.main,
+    "sweep_overhead": sweep_overhead.main,
+    "pruning_savings": pruning_savings.main,
+}
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
@@ -42,6 +49,11 @@ def render() -> str:
                 f"Expected shape: {marks}.",
                 "",
             ]
+    for name in ("sweep_overhead", "pruning_savings"):
+        res = load_result(name)
+        if res:
+            parts += [f"### {name}.json ({res['machine']['date']})", "", res["table"], "",
+                      res["summary"], ""]
     return "\n".join(parts).rstrip() + "\n"
 
 

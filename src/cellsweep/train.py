@@ -32,16 +32,15 @@ from cellsweep.sweep.context import current_trial
 from cellsweep.sweep.pruning import OptunaPruning
 from cellsweep.tasks.base import TaskRun
 from cellsweep.tracking import (
-    MLflowEpochMetrics,
     TrackedRun,
     TrackingSettings,
     flatten,
     git_state,
     redact_text,
     redact_uri,
-    scalar_metrics,
     start_run,
 )
+from cellsweep.tracking.callback import MLflowEpochMetrics, scalar_metrics
 
 log = logging.getLogger("cellsweep.train")
 register_resolvers()

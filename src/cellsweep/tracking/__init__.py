@@ -1,13 +1,15 @@
-"""Everything MLflow. Knows configs, Lightning trainers and metric names; never a task."""
+"""Everything MLflow. Knows configs, Lightning trainers and metric names; never a task.
 
-from cellsweep.tracking.callback import MLflowEpochMetrics, scalar_metrics
+The Lightning callback lives in ``cellsweep.tracking.callback`` and is not imported here, so
+code that only logs runs does not pay for importing Lightning.
+"""
+
 from cellsweep.tracking.gitinfo import git_state
 from cellsweep.tracking.params import flatten
 from cellsweep.tracking.redact import redact_text, redact_uri
 from cellsweep.tracking.run import TrackedRun, TrackingSettings, ensure_experiment, start_run
 
 __all__ = [
-    "MLflowEpochMetrics",
     "TrackedRun",
     "TrackingSettings",
     "ensure_experiment",
@@ -15,6 +17,5 @@ __all__ = [
     "git_state",
     "redact_text",
     "redact_uri",
-    "scalar_metrics",
     "start_run",
 ]

@@ -45,14 +45,21 @@ class TrackingSettings:
         return redact_uri(self.uri)
 
 
+_CLIENTS: dict[str | None, Any] = {}
+
+
 def _client(settings: TrackingSettings):
+    """One client per URI and process: building one checks the store's schema (~0.1 s)."""
     # MLflow prints run URLs itself, credentials included; we print a redacted one instead.
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+    if settings.uri in _CLIENTS:
+        return _CLIENTS[settings.uri]
     from mlflow.tracking import MlflowClient
 
     if settings.uri and settings.uri.startswith("sqlite:///"):
         Path(settings.uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    return MlflowClient(tracking_uri=settings.uri)
+    client = _CLIENTS[settings.uri] = MlflowClient(tracking_uri=settings.uri)
+    return client
 
 
 def ensure_experiment(client, settings: TrackingSettings) -> str:
