@@ -52,8 +52,14 @@ def render() -> str:
     for name in ("sweep_overhead", "pruning_savings"):
         res = load_result(name)
         if res:
-            parts += [f"### {name}.json ({res['machine']['date']})", "", res["table"], "",
-                      res["summary"], ""]
+            parts += [
+                f"### {name}.json ({res['machine']['date']})",
+                "",
+                res["table"],
+                "",
+                res["summary"],
+                "",
+            ]
     return "\n".join(parts).rstrip() + "\n"
 
 

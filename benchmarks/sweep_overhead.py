@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import HERE, markdown_table, write_result  # noqa: E402
+from common import HERE, markdown_table, write_result
 
 N_TRIALS = 50
 REPEATS = 2
@@ -33,9 +33,20 @@ def stock_python() -> str:
     if not py.exists():
         subprocess.run([sys.executable, "-m", "venv", str(STOCK_VENV)], check=True)
         # hydra-core pinned: the plugin allows pre-releases, and 1.4.0rc breaks its sampler
-        subprocess.run([str(py), "-m", "pip", "install", "-q", "hydra-optuna-sweeper==1.3.0",
-                        "hydra-core==1.3.2", "omegaconf==2.3.0",
-                        "numpy<2"], check=True)
+        subprocess.run(
+            [
+                str(py),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "hydra-optuna-sweeper==1.3.0",
+                "hydra-core==1.3.2",
+                "omegaconf==2.3.0",
+                "numpy<2",
+            ],
+            check=True,
+        )
     return str(py)
 
 
@@ -50,15 +61,25 @@ def measure(python: str, config: str) -> dict:
     for _ in range(REPEATS):
         with tempfile.TemporaryDirectory() as tmp:
             env = {**os.environ, "BENCH_DIR": tmp, "HYDRA_FULL_ERROR": "1"}
-            base = [python, str(APP), f"--config-name={config}",
-                    f"hydra.run.dir={tmp}/run", f"hydra.sweep.dir={tmp}/multirun"]
+            base = [
+                python,
+                str(APP),
+                f"--config-name={config}",
+                f"hydra.run.dir={tmp}/run",
+                f"hydra.sweep.dir={tmp}/multirun",
+            ]
             singles.append(timed(base, env))
             sweeps.append(timed([*base, "-m"], env))
             shutil.rmtree(tmp, ignore_errors=True)
     sweep, single = statistics.median(sweeps), statistics.median(singles)
-    return {"config": config, "sweep_s": sweep, "single_run_s": single,
-            "per_trial_ms": 1000 * (sweep - single) / N_TRIALS, "sweeps_s": sweeps,
-            "singles_s": singles}
+    return {
+        "config": config,
+        "sweep_s": sweep,
+        "single_run_s": single,
+        "per_trial_ms": 1000 * (sweep - single) / N_TRIALS,
+        "sweeps_s": sweeps,
+        "singles_s": singles,
+    }
 
 
 def main() -> dict:
@@ -67,15 +88,37 @@ def main() -> dict:
     ratio = ours["per_trial_ms"] / stock["per_trial_ms"]
     table = markdown_table(
         ["sweeper", "stores", "50-trial sweep s", "plain run s", "overhead ms/trial"],
-        [["hydra-optuna-sweeper 1.3.0", "in memory, no logging", f"{stock['sweep_s']:.1f}",
-          f"{stock['single_run_s']:.1f}", f"{stock['per_trial_ms']:.0f}"],
-         ["cellsweep", "journal file + MLflow parent/child runs", f"{ours['sweep_s']:.1f}",
-          f"{ours['single_run_s']:.1f}", f"{ours['per_trial_ms']:.0f}"]])
+        [
+            [
+                "hydra-optuna-sweeper 1.3.0",
+                "in memory, no logging",
+                f"{stock['sweep_s']:.1f}",
+                f"{stock['single_run_s']:.1f}",
+                f"{stock['per_trial_ms']:.0f}",
+            ],
+            [
+                "cellsweep",
+                "journal file + MLflow parent/child runs",
+                f"{ours['sweep_s']:.1f}",
+                f"{ours['single_run_s']:.1f}",
+                f"{ours['per_trial_ms']:.0f}",
+            ],
+        ],
+    )
     summary = f"ratio cellsweep / stock per trial: {ratio:.2f} (target ≤ 1.0)"
     print(table)
     print(summary)
-    write_result("sweep_overhead", {"stock": stock, "cellsweep": ours, "ratio": ratio,
-                                    "n_trials": N_TRIALS, "table": table, "summary": summary})
+    write_result(
+        "sweep_overhead",
+        {
+            "stock": stock,
+            "cellsweep": ours,
+            "ratio": ratio,
+            "n_trials": N_TRIALS,
+            "table": table,
+            "summary": summary,
+        },
+    )
     return {"table": table}
 
 
