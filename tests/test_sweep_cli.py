@@ -71,8 +71,13 @@ def test_best_adopt_and_rerun_reproduce_the_best_trial(tmp_path, capsys) -> None
     assert len((tmp_path / "rep" / "trials.csv").read_text().splitlines()) == 4
 
 
-def test_unknown_study_is_exit_2(tmp_path, capsys) -> None:
-    code, _, err = cli(["best", "nope", "--storage", str(tmp_path / "j.journal")], capsys)
+def test_unknown_study_or_storage_is_exit_2(tmp_path, capsys) -> None:
+    journal = tmp_path / "j.journal"
+    code, _, err = cli(["best", "nope", "--storage", str(journal)], capsys)
+    assert code == 2 and "no study storage" in err and len(err.strip().splitlines()) == 1
+    assert not journal.exists()  # reading never creates a storage
+    optuna.create_study(study_name="other", storage=make_storage(None, journal))
+    code, _, err = cli(["best", "nope", "--storage", str(journal)], capsys)
     assert code == 2 and "no study named 'nope'" in err and len(err.strip().splitlines()) == 1
 
 

@@ -63,9 +63,17 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def _storage(args: argparse.Namespace):
+    """The study storage to read; a journal file that does not exist is an error, not created."""
     from cellsweep.sweep.study import make_storage
 
-    return make_storage(args.storage, project_root() / "sweeps" / "optuna.journal")
+    default = project_root() / "sweeps" / "optuna.journal"
+    spec = args.storage
+    if not (spec and "://" in spec) and not Path(spec or default).is_file():
+        raise ConfigError(
+            f"no study storage at {spec or default}: run cellsweep-train -m "
+            "sweep=<name> first, or pass --storage"
+        )
+    return make_storage(spec, default)
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
