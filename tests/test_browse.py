@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from conftest import ROOT, run_train
 from test_sweep_e2e import sweep_args
-from test_tracking import BIN, _free_port, _server
+from test_tracking import _free_port, _server, mlflow_server_cmd
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SHOT = ROOT / "outputs" / "ui-sweep.png"
@@ -24,20 +24,7 @@ def test_mlflow_ui_lists_parent_and_child_runs(tmp_path, capsys, monkeypatch) ->
 
     port = _free_port()
     uri = f"http://127.0.0.1:{port}"
-    cmd = [
-        str(BIN / "mlflow"),
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--backend-store-uri",
-        f"sqlite:///{tmp_path / 'server.db'}",
-        "--artifacts-destination",
-        str(tmp_path / "art"),
-        "--workers",
-        "1",
-    ]
+    cmd = mlflow_server_cmd(tmp_path, port)
     with _server(cmd, f"{uri}/health", tmp_path / "server.log"):
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
         code, _, err = run_train(

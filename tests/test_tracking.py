@@ -60,6 +60,24 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
     raise TimeoutError(url)
 
 
+def mlflow_server_cmd(tmp: Path, port: int) -> list[str]:
+    """A loopback `mlflow server` with its SQLite store and artifacts under ``tmp``."""
+    return [
+        str(BIN / "mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{tmp / 'server.db'}",
+        "--artifacts-destination",
+        str(tmp / "server-artifacts"),
+        "--workers",
+        "1",
+    ]
+
+
 @contextlib.contextmanager
 def _server(cmd: list[str], url: str, log: Path):
     with log.open("w") as fh:
@@ -79,20 +97,7 @@ def _server(cmd: list[str], url: str, log: Path):
 )
 def test_run_logged_to_a_real_mlflow_server_without_credentials(tmp_path, capsys, monkeypatch):
     port = _free_port()
-    cmd = [
-        str(BIN / "mlflow"),
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--backend-store-uri",
-        f"sqlite:///{tmp_path / 'server.db'}",
-        "--artifacts-destination",
-        str(tmp_path / "server-artifacts"),
-        "--workers",
-        "1",
-    ]
+    cmd = mlflow_server_cmd(tmp_path, port)
     with _server(cmd, f"http://127.0.0.1:{port}/health", tmp_path / "server.log"):
         secret = "s3cretPW"
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://alice:{secret}@127.0.0.1:{port}")
