@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import optuna
 
@@ -23,8 +22,6 @@ class TrialContext:
     directions: list[str]
     pruning: bool
     parent_run_id: str | None = None
-    overrides: list[str] = field(default_factory=list)
-    extra_tags: dict[str, Any] = field(default_factory=dict)
 
 
 _CURRENT: ContextVar[TrialContext | None] = ContextVar("cellsweep_trial", default=None)

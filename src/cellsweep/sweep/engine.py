@@ -252,7 +252,6 @@ def run_study(
                 directions=directions,
                 pruning=pruning,
                 parent_run_id=parent,
-                overrides=overrides,
             )
             t0 = time.time()
             try:
