@@ -77,7 +77,10 @@ def study_figures(study: optuna.Study, objectives: list[str]) -> dict[str, Any]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 ax = fn(study, target_name=objectives[0])
-            figs[name] = (ax.flat[0] if hasattr(ax, "flat") else ax).figure
+            fig = (ax.flat[0] if hasattr(ax, "flat") else ax).figure
+            fig.set_size_inches(9, 5.5)
+            fig.tight_layout()  # long dotted parameter names must not be clipped
+            figs[name] = fig
         except Exception as exc:  # a plot that cannot be drawn must not fail the study
             log.warning("skipping %s: %s", name, exc)
     if any(WINDOW_KEY in t.params for t in complete):
