@@ -26,7 +26,8 @@ def ui_command(host: str, port: int, backend: str | None, artifacts: str | None)
     if backend.startswith("sqlite:///"):
         Path(backend[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     art = artifacts or str(art_root)
-    Path(art).mkdir(parents=True, exist_ok=True) if "://" not in art else None
+    if "://" not in art:
+        Path(art).mkdir(parents=True, exist_ok=True)
     exe = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or shutil.which("mlflow")
     if exe is None:
         raise ConfigError(

@@ -40,8 +40,6 @@ def one_line(exc: BaseException) -> str:
             parts.append(head)
         exc = exc.__cause__ or exc.__context__
         seen += 1
-        if isinstance(exc, (KeyError,)) and not str(exc):
-            break
     return ": ".join(parts).replace("\n", " ")
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import hydra
 import optuna
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from cellsweep.errors import ConfigError
 
@@ -75,8 +75,8 @@ def ask_lock(spec: str | None, default_path: Path):
 
 
 def _instantiate(node: Any, what: str) -> Any:
-    if isinstance(node, (DictConfig, Mapping)):
-        node = OmegaConf.create(dict(node)) if isinstance(node, Mapping) else node
+    if isinstance(node, Mapping):  # a plain dict or a DictConfig
+        node = OmegaConf.create(node)
         if "_target_" not in node:
             raise ConfigError(f"hydra.sweeper.{what} needs a _target_")
         try:

@@ -31,7 +31,6 @@ class MLflowEpochMetrics(L.Callback):
 
     def __init__(self, run: TrackedRun | None = None) -> None:
         self.run = run  # may be attached after the Trainer is built
-        self.epochs_logged = 0
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or self.run is None:
@@ -43,4 +42,3 @@ class MLflowEpochMetrics(L.Callback):
         metrics = {k: v for k, v in metrics.items() if not math.isinf(v)}
         if metrics:
             self.run.log_metrics(metrics, step=trainer.current_epoch)
-            self.epochs_logged += 1

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from cellsweep.errors import ConfigError
-from cellsweep.tracking.redact import redact_uri
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +38,6 @@ class TrackingSettings:
         if enabled and not uri:
             raise ConfigError("tracking.uri is required when tracking is enabled")
         return cls(enabled, uri, cfg.get("artifact_location"), str(cfg.get("experiment")))
-
-    @property
-    def public_uri(self) -> str | None:
-        return redact_uri(self.uri)
 
 
 _CLIENTS: dict[str | None, Any] = {}
