@@ -1,0 +1,5 @@
+"""Transduction-time densities from single-cell reporter traces (Jo et al., Patterns 2023)."""
+
+from cellsweep.tasks.density_pinn.workload import build
+
+__all__ = ["build"]

@@ -1,0 +1,87 @@
+"""Traces for a fit: simulated (with truth) or read from CSV, split into fit and held-out cells."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from cellsweep.errors import DataError
+from cellsweep.tasks.density_pinn.config import DensityPinnCfg
+from cellsweep.tasks.density_pinn.simulate import simulate, write
+from cellsweep.tasks.density_pinn.traces import Traces, read_traces
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Truth:
+    lambda_b: float
+    lambda_d: float
+    grid: np.ndarray
+    f_tau: np.ndarray
+    F_tau: np.ndarray
+    modes: list[float]
+    scale: float = 1.0
+
+    @classmethod
+    def from_json(cls, d: dict) -> Truth:
+        return cls(
+            lambda_b=float(d["lambda_b"]),
+            lambda_d=float(d["lambda_d"]),
+            grid=np.asarray(d["grid"], dtype=float),
+            f_tau=np.asarray(d["f_tau"], dtype=float),
+            F_tau=np.asarray(d["F_tau"], dtype=float),
+            modes=[float(m) for m in d.get("modes", [])],
+            scale=float(d.get("scale", 1.0)),
+        )
+
+
+def load(
+    cfg: DensityPinnCfg, seed: int, export_dir: Path | None = None
+) -> tuple[Traces, Truth | None]:
+    """The traces of the task and, where known, the truth (simulation, or a truth JSON beside
+    the CSV)."""
+    if cfg.data.source == "simulate":
+        traces, truth = simulate(cfg.sim, seed)
+        if cfg.data.export_csv and export_dir is not None:
+            write(traces, truth, Path(export_dir) / "traces.csv")
+        return traces, Truth.from_json(truth)
+    path = Path(str(cfg.data.path))
+    traces = read_traces(path)
+    truth_path = path.with_suffix(".truth.json")
+    if not truth_path.is_file():
+        return traces, None
+    try:
+        return traces, Truth.from_json(json.loads(truth_path.read_text()))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{truth_path}: not a truth file: {exc}") from None
+
+
+def split_cells(n_cells: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(fit, held-out) cell indices: a seeded permutation, at least one cell on each side."""
+    n_val = min(max(1, round(val_fraction * n_cells)), n_cells - 1)
+    perm = np.random.default_rng(seed + 7919).permutation(n_cells)
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+class TraceData(L.LightningDataModule):
+    """Full-batch data: every step sees all fit cells; validation sees the held-out cells."""
+
+    def __init__(self, fit: Traces, held_out: Traces, steps_per_epoch: int) -> None:
+        super().__init__()
+        self.fit, self.held_out, self.steps = fit, held_out, steps_per_epoch
+
+    def train_dataloader(self) -> DataLoader:
+        batch = torch.tensor(self.fit.values, dtype=torch.float64)
+        return DataLoader([batch] * self.steps, batch_size=None, shuffle=False)
+
+    def val_dataloader(self) -> DataLoader:
+        batch = torch.tensor(self.held_out.values, dtype=torch.float64)
+        return DataLoader([batch], batch_size=None, shuffle=False)

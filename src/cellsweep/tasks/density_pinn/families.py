@@ -1,0 +1,130 @@
+"""Transduction-time density families of the estimators, as torch modules with a ``pdf(t)``.
+
+- ``gamma``: one gamma law, a serial cascade of steps (shape >= 1, so f_τ(0) is finite);
+- ``mixture2``: two gamma laws with ordered means, two parallel pathways;
+- ``free``: a mixture of K shifted Rayleigh kernels on a fixed grid of onsets (the authors'
+  kernel), with learned weights and widths in [width_min, width_max].
+
+All parameters are unconstrained; ``n_params`` counts them, which is what the Laplace
+approximation and the model comparison see.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+FAMILIES = ("free", "gamma", "mixture2")
+
+
+def gamma_pdf(t: torch.Tensor, mean: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+    rate = shape / mean
+    tt = t.clamp_min(1e-300)
+    logp = shape * rate.log() + (shape - 1) * tt.log() - rate * tt - torch.lgamma(shape)
+    return torch.where(t > 0, logp.exp(), torch.zeros_like(t))
+
+
+class GammaFamily(nn.Module):
+    def __init__(self, mean: float = 2.0, shape: float = 5.0) -> None:
+        super().__init__()
+        self.log_mean = nn.Parameter(torch.tensor(math.log(mean), dtype=torch.float64))
+        self.raw_shape = nn.Parameter(torch.tensor(math.log(shape - 1.0), dtype=torch.float64))
+
+    def pdf(self, t: torch.Tensor) -> torch.Tensor:
+        return gamma_pdf(t, self.log_mean.exp(), 1.0 + self.raw_shape.exp())
+
+    forward = pdf
+
+    def describe(self) -> dict[str, float]:
+        return {"mean": float(self.log_mean.exp()), "shape": float(1 + self.raw_shape.exp())}
+
+
+class Mixture2Family(nn.Module):
+    """w·Gamma(m1, k1) + (1 − w)·Gamma(m2, k2), m1 < m2."""
+
+    def __init__(self, mean: float = 2.0, shape: float = 5.0) -> None:
+        super().__init__()
+        f64 = torch.float64
+        self.log_m1 = nn.Parameter(torch.tensor(math.log(0.6 * mean), dtype=f64))
+        self.log_gap = nn.Parameter(torch.tensor(math.log(0.8 * mean), dtype=f64))
+        self.raw_k = nn.Parameter(torch.full((2,), math.log(shape - 1.0), dtype=f64))
+        self.logit_w = nn.Parameter(torch.tensor(0.0, dtype=f64))
+
+    def parts(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        m1 = self.log_m1.exp()
+        means = torch.stack([m1, m1 + self.log_gap.exp()])
+        w = torch.sigmoid(self.logit_w)
+        return means, 1.0 + self.raw_k.exp(), w, torch.stack([w, 1 - w])
+
+    def pdf(self, t: torch.Tensor) -> torch.Tensor:
+        means, shapes, _, ws = self.parts()
+        return sum(ws[i] * gamma_pdf(t, means[i], shapes[i]) for i in range(2))
+
+    forward = pdf
+
+    def describe(self) -> dict[str, float]:
+        means, shapes, w, _ = self.parts()
+        return {
+            "mean1": float(means[0]),
+            "mean2": float(means[1]),
+            "shape1": float(shapes[0]),
+            "shape2": float(shapes[1]),
+            "weight1": float(w),
+        }
+
+
+class KernelMixture(nn.Module):
+    """Σ_k w_k·Rayleigh(t − c_k; σ_k): onsets c_k on [0, span), widths in [σ_min, σ_max]."""
+
+    def __init__(
+        self,
+        n_kernels: int,
+        span: float,
+        width_min: float,
+        width_max: float,
+        mean: float = 2.0,
+    ) -> None:
+        super().__init__()
+        f64 = torch.float64
+        self.register_buffer("onsets", torch.linspace(0.0, span, n_kernels + 1, dtype=f64)[:-1])
+        self.width_min, self.width_max = width_min, width_max
+        mid = 0.5 * (width_min + width_max)
+        # start near a broad bump around the guessed mean delay
+        logits = -0.5 * ((self.onsets + mid * math.sqrt(math.pi / 2) - mean) / max(mean, 1e-3)) ** 2
+        self.logits = nn.Parameter(logits.clone())
+        self.raw_width = nn.Parameter(torch.zeros(n_kernels, dtype=f64))
+
+    def widths(self) -> torch.Tensor:
+        return self.width_min + (self.width_max - self.width_min) * torch.sigmoid(self.raw_width)
+
+    def pdf(self, t: torch.Tensor) -> torch.Tensor:
+        w = torch.softmax(self.logits, 0)
+        sig = self.widths()
+        x = (t.unsqueeze(-1) - self.onsets).clamp_min(0.0)
+        k = x / sig**2 * torch.exp(-0.5 * (x / sig) ** 2)
+        return (k * w).sum(-1)
+
+    forward = pdf
+
+    def describe(self) -> dict[str, float]:
+        return {"n_kernels": float(self.onsets.numel())}
+
+
+def make_family(
+    name: str,
+    mean: float,
+    span: float,
+    n_kernels: int = 20,
+    width_min: float = 0.1,
+    width_max: float = 2.0,
+) -> nn.Module:
+    """The family ``name``, started at a delay of about ``mean``."""
+    if name == "gamma":
+        return GammaFamily(mean)
+    if name == "mixture2":
+        return Mixture2Family(mean)
+    if name == "free":
+        return KernelMixture(n_kernels, span, width_min, width_max, mean)
+    raise ValueError(f"unknown family {name!r}; expected one of {FAMILIES}")

@@ -1,0 +1,162 @@
+"""Assemble the Density-PINN task from config: traces, estimator, and the after-fit report."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cellsweep.errors import ConfigError
+from cellsweep.structured import parse
+from cellsweep.tasks.base import Report, TaskRun
+from cellsweep.tasks.density_pinn.config import AuthorsModelCfg, DensityPinnCfg, LikelihoodModelCfg
+from cellsweep.tasks.density_pinn.data import TraceData, load, split_cells
+from cellsweep.tasks.density_pinn.estimates import Estimates
+from cellsweep.tasks.density_pinn.families import make_family
+from cellsweep.tasks.density_pinn.likelihood_module import LikelihoodPINN, moment_start
+from cellsweep.tasks.density_pinn.plots import density_figure, mean_curve_figure
+
+ESTIMATORS = ("likelihood", "authors")
+
+
+def parse_model(model: Mapping[str, Any]) -> LikelihoodModelCfg | AuthorsModelCfg:
+    kind = dict(model).get("estimator")
+    if kind == "likelihood":
+        return parse(LikelihoodModelCfg, dict(model), "model")
+    if kind == "authors":
+        return parse(AuthorsModelCfg, dict(model), "model")
+    raise ConfigError(
+        "task=density_pinn needs model=density_pinn/likelihood or model=density_pinn/authors"
+        + (f" (model.estimator is {kind!r})" if kind else "")
+    )
+
+
+def build(
+    task: Mapping[str, Any],
+    model: Mapping[str, Any],
+    seed: int,
+    cache_dir: str | Path | None = None,
+    output_dir: str | Path | None = None,
+) -> TaskRun:
+    """The Density-PINN TaskRun: simulated or CSV traces, fitted by the configured estimator."""
+    cfg = parse(DensityPinnCfg, {k: v for k, v in dict(task).items() if k != "_target_"}, "task")
+    mcfg = parse_model(model)
+    traces, truth = load(cfg, seed, Path(output_dir) if output_dir else None)
+    fit_idx, val_idx = split_cells(traces.n_cells, cfg.data.val_fraction, seed)
+    fit, held = traces.subset(fit_idx), traces.subset(val_idx)
+    t_max = float(traces.times[-1])
+    grid = np.linspace(0.0, t_max, cfg.grid_points)
+    if isinstance(mcfg, LikelihoodModelCfg):
+        kind = mcfg.likelihood
+        if kind == "auto":
+            kind = "poisson" if traces.counts else "gaussian"
+        if kind == "poisson" and not traces.counts:
+            raise ConfigError(
+                "model.likelihood=poisson needs counts (non-negative integers); these traces "
+                "are intensities: use model.likelihood=gaussian"
+            )
+        _, _, delay = moment_start(fit.times, fit.values)
+        family = make_family(
+            mcfg.family, delay, t_max, mcfg.n_kernels, mcfg.width_min, mcfg.width_max
+        )
+        module = LikelihoodPINN(
+            family,
+            traces.times,
+            fit.values,
+            held.values,
+            kind,
+            collocation=mcfg.collocation,
+            optimizer=mcfg.optimizer,
+            lr=mcfg.lr,
+            iters_per_epoch=mcfg.iters_per_epoch,
+            grid=grid,
+            truth=truth,
+        )
+        steps = 1 if mcfg.optimizer == "lbfgs" else mcfg.iters_per_epoch
+
+        def estimates() -> Estimates:
+            return module.estimates(mcfg.interval, mcfg.band_draws, seed)
+
+        label = f"likelihood ({kind}), family {mcfg.family}"
+    else:
+        from cellsweep.tasks.density_pinn.authors_module import AuthorsPINN
+
+        module = AuthorsPINN(mcfg, traces.times, fit.values, held.values, grid=grid, truth=truth)
+        steps = mcfg.steps_per_epoch
+
+        def estimates() -> Estimates:
+            return module.estimates(seed)
+
+        label = f"authors' VAE PINN, family {mcfg.family}"
+    data = TraceData(fit, held, steps)
+
+    def report() -> Report:
+        est = estimates()
+        title = f"{label}: {fit.n_cells} fit cells, {traces.times.size} times"
+        buf = io.StringIO()
+        cols, names = [est.grid, est.f_tau, est.f_lo, est.f_hi], ["t", "f_tau", "lo95", "hi95"]
+        if truth is not None:
+            cols.append(np.interp(est.grid, truth.grid, truth.f_tau))
+            names.append("f_tau_true")
+        np.savetxt(
+            buf,
+            np.column_stack(cols),
+            delimiter=",",
+            header=",".join(names),
+            comments="",
+            fmt="%.8g",
+        )
+        summary = {
+            "estimator": mcfg.estimator,
+            "family": mcfg.family,
+            "lambda_b": est.lambda_b,
+            "lambda_b_ci95": list(est.lambda_b_ci),
+            "lambda_d": est.lambda_d,
+            "lambda_d_ci95": list(est.lambda_d_ci),
+            "interval_method": est.interval_method,
+            "modes": est.modes,
+            "call": est.call,
+            **est.extra,
+        }
+        metrics = {
+            "final/lambda_b": est.lambda_b,
+            "final/lambda_b_lo95": est.lambda_b_ci[0],
+            "final/lambda_b_hi95": est.lambda_b_ci[1],
+            "final/lambda_d": est.lambda_d,
+            "final/lambda_d_lo95": est.lambda_d_ci[0],
+            "final/lambda_d_hi95": est.lambda_d_ci[1],
+            "final/n_modes": float(len(est.modes)),
+        }
+        for i, m in enumerate(est.modes[:4], 1):
+            metrics[f"final/mode{i}"] = m
+        lines = [
+            f"λ_b = {est.lambda_b:.4g}  95% [{est.lambda_b_ci[0]:.4g}, {est.lambda_b_ci[1]:.4g}]",
+            f"λ_d = {est.lambda_d:.4g}  95% [{est.lambda_d_ci[0]:.4g}, {est.lambda_d_ci[1]:.4g}]"
+            f"  ({est.interval_method})",
+            "f_τ modes at " + ", ".join(f"{m:.3g}" for m in est.modes) + f": {est.call} pathway(s)",
+        ]
+        if truth is not None:
+            lines.append(
+                f"truth: λ_b = {truth.lambda_b:g}, λ_d = {truth.lambda_d:g}, modes at "
+                + ", ".join(f"{m:.3g}" for m in truth.modes)
+            )
+        return Report(
+            figures={
+                "density.png": density_figure(est, truth, title),
+                "mean_curve.png": mean_curve_figure(traces.times, traces.values, est, title),
+            },
+            files={"density.csv": buf.getvalue(), "estimates.json": json.dumps(summary, indent=1)},
+            metrics=metrics,
+            lines=lines,
+        )
+
+    info = {
+        "derived.n_fit_cells": fit.n_cells,
+        "derived.n_heldout_cells": held.n_cells,
+        "derived.data_kind": "counts" if traces.counts else "intensities",
+    }
+    return TaskRun(module=module, datamodule=data, report=report, info=info)
