@@ -48,7 +48,7 @@ CASES = {
         ["experiment=chemotaxis/csv", "task.data.train_csv=/no/such/file.csv"],
         "/no/such/file.csv",
     ),
-    "ragged CSV": (["experiment=chemotaxis/csv", "task.data.train_csv={ragged}"], "row 2"),
+    "ragged CSV": (["experiment=chemotaxis/csv", "task.data.train_csv={ragged}"], "row 3"),
     "non-numeric CSV": (["experiment=chemotaxis/csv", "task.data.train_csv={text}"], "column 3"),
     "negative CSV": (["experiment=chemotaxis/csv", "task.data.train_csv={negative}"], "negative"),
     "unknown trainer argument": (["+trainer.nosuchflag=1"], "nosuchflag"),

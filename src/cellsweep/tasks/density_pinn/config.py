@@ -110,5 +110,6 @@ def check_family(cfg: FamilyCfg) -> None:
         raise ConfigError(f"model.n_kernels must be >= 1, got {cfg.n_kernels}")
     if not 0 < cfg.width_min < cfg.width_max:
         raise ConfigError(
-            f"model.width_min and width_max need 0 < min < max, got {cfg.width_min}, {cfg.width_max}"
+            "model.width_min and width_max need 0 < min < max, "
+            f"got {cfg.width_min}, {cfg.width_max}"
         )

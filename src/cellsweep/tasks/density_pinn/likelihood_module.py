@@ -274,8 +274,8 @@ class LikelihoodPINN(L.LightningModule):
         band = np.percentile(np.stack(curves), [2.5, 97.5], axis=0) if curves else None
         f_hat = self.pdf_on_grid()
         return Estimates(
-            lambda_b=float(self.log_lambda_b.exp()),
-            lambda_d=float(self.log_lambda_d.exp()),
+            lambda_b=float(self.log_lambda_b.detach().exp()),
+            lambda_d=float(self.log_lambda_d.detach().exp()),
             lambda_b_ci=cis["log_lambda_b"],
             lambda_d_ci=cis["log_lambda_d"],
             grid=self.grid,

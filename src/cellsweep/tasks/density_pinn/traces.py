@@ -54,7 +54,8 @@ def read_traces(path: str | Path) -> Traces:
     path = Path(path)
     if data.shape[1] < 3:
         raise DataError(
-            f"{path}: needs a time column and at least 2 cell columns, found {data.shape[1] - 1} cell column(s)"
+            f"{path}: needs a time column and at least 2 cell columns, "
+            f"found {data.shape[1] - 1} cell column(s)"
         )
     if data.shape[0] < 3:
         raise DataError(f"{path}: needs at least 3 time rows, found {data.shape[0]}")

@@ -1,0 +1,113 @@
+"""The Density-PINN estimators: constraints of the model, and short fits that must work."""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+
+from cellsweep.errors import ConfigError
+from cellsweep.tasks.density_pinn import build
+from cellsweep.tasks.density_pinn.families import FAMILIES, make_family
+from cellsweep.tasks.density_pinn.likelihood import MeanCurve
+
+UNIMODAL = {
+    "sim": {"delay": [{"family": "gamma", "mean": 2.5, "shape": 10.0, "weight": 1.0}]},
+}
+LIKELIHOOD = {"estimator": "likelihood", "family": "gamma"}
+AUTHORS = {"estimator": "authors", "steps_per_epoch": 25}
+
+
+def _trainer(epochs: int) -> L.Trainer:
+    return L.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_cdf_is_monotone_in_unit_interval_and_mean_starts_at_zero(family: str) -> None:
+    torch.manual_seed(0)
+    fam = make_family(family, 2.0, 10.0)
+    with torch.no_grad():
+        for p in fam.parameters():
+            p.add_(torch.randn_like(p))  # anywhere in parameter space, not just the start
+    curve = MeanCurve(torch.linspace(0, 10, 21, dtype=torch.float64), 40)
+    f = fam(curve.grid)
+    F = curve.cdf(f)
+    assert (f >= 0).all() and F[0] == 0
+    assert (torch.diff(F) >= 0).all() and F.max() <= 1 + 1e-6
+    p, mu, y = curve.transitions(f, torch.tensor(150.0), torch.tensor(0.7))
+    assert y[0] == 0 and (mu >= 0).all() and ((p > 0) & (p < 1)).all()
+
+
+def test_rates_stay_positive_whatever_the_parameters() -> None:
+    run = build(UNIMODAL, LIKELIHOOD, seed=0)
+    with torch.no_grad():
+        run.module.log_lambda_b.fill_(-50.0)
+        run.module.log_lambda_d.fill_(-50.0)
+    est_b, est_d = run.module.log_lambda_b.exp(), run.module.log_lambda_d.exp()
+    assert est_b > 0 and est_d > 0
+    assert torch.isfinite(run.module())
+
+
+def test_short_likelihood_fit_recovers_lambda_d_with_an_interval() -> None:
+    run = build(UNIMODAL, LIKELIHOOD, seed=11)
+    trainer = _trainer(5)
+    trainer.fit(run.module, datamodule=run.datamodule)
+    est = run.module.estimates("laplace", 50, 0)
+    assert abs(est.lambda_d - 1.0) < 0.15, est.lambda_d
+    assert est.lambda_d_ci[0] < est.lambda_d < est.lambda_d_ci[1]
+    assert est.call == "serial"
+    m = trainer.callback_metrics
+    assert float(m["val/lambda_d_rel_err"]) < 0.15 and np.isfinite(float(m["val/nll_heldout"]))
+    # the profile interval brackets the estimate and is of the same size as Laplace's
+    lo, hi = run.module.profile_interval("log_lambda_d", 0.07)
+    assert lo < est.lambda_d < hi
+    assert 0.5 < (hi - lo) / (est.lambda_d_ci[1] - est.lambda_d_ci[0]) < 2
+
+
+def test_gaussian_likelihood_on_intensities() -> None:
+    task = {**UNIMODAL, "sim": {**UNIMODAL["sim"], "scale": 4.0, "noise_sd": 0.5}}
+    run = build(task, LIKELIHOOD, seed=2)
+    assert run.module.kind == "gaussian"
+    _trainer(5).fit(run.module, datamodule=run.datamodule)
+    assert abs(float(run.module.log_lambda_d.exp()) - 1.0) < 0.2
+    assert abs(float(run.module.log_scale.exp()) - 4.0) < 1.5  # learned a ≈ reporter scale
+    with pytest.raises(ConfigError, match="likelihood=gaussian"):
+        build(task, {**LIKELIHOOD, "likelihood": "poisson"}, seed=2)
+
+
+def test_authors_model_constraints_and_short_fit_lowers_its_loss() -> None:
+    torch.manual_seed(0)
+    run = build({}, AUTHORS, seed=0)
+    mod = run.module
+    with torch.no_grad():
+        mu, _ = mod.encode(mod.fit)
+        dec = mod.decode(mu)
+        t = torch.linspace(0, 10, 101)
+        F = mod.cdf(t, dec)
+        y = mod.reporter(t, dec)
+        before = float(mod.total(mod.loss_terms(mod.fit, mod.beta_fit, sample=False)))
+    assert (dec["lambda_b"] > 0).all() and (dec["lambda_d"] > 0).all()
+    assert (torch.diff(F, dim=1) >= 0).all() and F.min() >= 0 and F.max() <= 1 + 1e-6
+    assert torch.allclose(y[:, 0], torch.zeros(()))
+    _trainer(4).fit(mod, datamodule=run.datamodule)
+    with torch.no_grad():
+        after = float(mod.total(mod.loss_terms(mod.fit, mod.beta_fit, sample=False)))
+    assert after < 0.99 * before, (before, after)  # at the published lr 1e-4, 100 steps
+    est = mod.estimates(0)
+    assert est.lambda_d_ci[0] <= est.lambda_d <= est.lambda_d_ci[1]
+
+
+def test_model_section_must_be_a_density_pinn_estimator() -> None:
+    with pytest.raises(ConfigError, match=r"model=density_pinn/likelihood"):
+        build({}, {"depth": 3, "width": 32, "activation": "tanh"}, seed=0)
+    with pytest.raises(ConfigError, match="model.family"):
+        build({}, {**LIKELIHOOD, "family": "weibull"}, seed=0)
