@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+import density_pinn_recovery
 import pruning_savings
 import sim_throughput
 import sweep_overhead
@@ -19,6 +20,7 @@ BENCHES = {
     "window_tradeoff": window_tradeoff.main,
     "sweep_overhead": sweep_overhead.main,
     "pruning_savings": pruning_savings.main,
+    "density_pinn_recovery": density_pinn_recovery.main,
 }
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -49,7 +51,7 @@ def render() -> str:
                 f"Expected shape: {marks}.",
                 "",
             ]
-    for name in ("sweep_overhead", "pruning_savings"):
+    for name in ("sweep_overhead", "pruning_savings", "density_pinn_recovery"):
         res = load_result(name)
         if res:
             parts += [

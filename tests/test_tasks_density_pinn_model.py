@@ -109,5 +109,5 @@ def test_authors_model_constraints_and_short_fit_lowers_its_loss() -> None:
 def test_model_section_must_be_a_density_pinn_estimator() -> None:
     with pytest.raises(ConfigError, match=r"model=density_pinn/likelihood"):
         build({}, {"depth": 3, "width": 32, "activation": "tanh"}, seed=0)
-    with pytest.raises(ConfigError, match="model.family"):
+    with pytest.raises(ConfigError, match=r"model\.family"):
         build({}, {**LIKELIHOOD, "family": "weibull"}, seed=0)

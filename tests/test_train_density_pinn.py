@@ -142,3 +142,31 @@ def test_bad_input_is_one_line_and_exit_2(name, tmp_path, capsys) -> None:
     assert code == 2, err
     assert len(lines) == 1 and needle in lines[0], err
     assert not (tmp_path / "mlruns" / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize("sweep", ["density_pinn/arch", "density_pinn/family"])
+def test_density_pinn_sweeps_run_and_log_children(sweep, tmp_path, capsys) -> None:
+    argv = [
+        "-m",
+        f"sweep={sweep}",
+        "experiment=density_pinn/unimodal",
+        "trainer.max_epochs=2",
+        "model.steps_per_epoch=5" if sweep.endswith("arch") else "model.iters_per_epoch=5",
+        "hydra.sweeper.n_trials=3",
+        f"paths.sweeps_dir={tmp_path / 'sweeps'}",
+        f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        *QUIET,
+        *store_overrides(tmp_path),
+    ]
+    code, out, err = run_train(argv, capsys)
+    assert code == 0, err
+    assert "done 3/3" in out
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("cellsweep-density_pinn")
+    runs = client.search_runs([exp.experiment_id])
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 3
+    assert all("val/nll_heldout" in r.data.metrics for r in children)
+    assert {r.data.params["model.estimator"] for r in children} == {
+        "authors" if sweep.endswith("arch") else "likelihood"
+    }

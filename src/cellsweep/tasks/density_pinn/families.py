@@ -21,7 +21,7 @@ FAMILIES = ("free", "gamma", "mixture2")
 
 def gamma_pdf(t: torch.Tensor, mean: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
     rate = shape / mean
-    tt = t.clamp_min(1e-300)
+    tt = t.clamp_min(torch.finfo(t.dtype).tiny)  # finite logs at t = 0 keep gradients finite
     logp = shape * rate.log() + (shape - 1) * tt.log() - rate * tt - torch.lgamma(shape)
     return torch.where(t > 0, logp.exp(), torch.zeros_like(t))
 
