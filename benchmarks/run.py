@@ -13,6 +13,7 @@ import pruning_savings
 import sim_throughput
 import sweep_overhead
 import window_tradeoff
+import worker_scaling
 from common import HERE, load_result
 
 BENCHES = {
@@ -20,6 +21,7 @@ BENCHES = {
     "window_tradeoff": window_tradeoff.main,
     "sweep_overhead": sweep_overhead.main,
     "pruning_savings": pruning_savings.main,
+    "worker_scaling": worker_scaling.main,
     "density_pinn_recovery": density_pinn_recovery.main,
 }
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -51,7 +53,7 @@ def render() -> str:
                 f"Expected shape: {marks}.",
                 "",
             ]
-    for name in ("sweep_overhead", "pruning_savings", "density_pinn_recovery"):
+    for name in ("sweep_overhead", "pruning_savings", "worker_scaling", "density_pinn_recovery"):
         res = load_result(name)
         if res:
             parts += [

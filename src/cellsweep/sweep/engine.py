@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import subprocess
 import threading
 import time
@@ -53,6 +54,7 @@ class SweepSettings:
     params: Mapping[str, Any] = field(default_factory=dict)
     max_failure_rate: float = 0.0
     n_workers: int = 1
+    threads_per_worker: int = 0
     objective: Any = None
     seed: int | None = None
     heartbeat_interval: float = 10.0
@@ -67,6 +69,17 @@ class SweepSettings:
             raise ConfigError("hydra.sweeper.max_failure_rate must be within [0, 1]")
         if not isinstance(self.n_workers, int) or self.n_workers < 1:
             raise ConfigError(f"hydra.sweeper.n_workers must be >= 1, got {self.n_workers}")
+        if not isinstance(self.threads_per_worker, int) or self.threads_per_worker < 0:
+            raise ConfigError(
+                "hydra.sweeper.threads_per_worker must be >= 0 (0: cores / n_workers), "
+                f"got {self.threads_per_worker}"
+            )
+
+    def threads(self) -> int:
+        """Torch threads for each worker: the cores shared out, so workers do not oversubscribe."""
+        if self.threads_per_worker:
+            return self.threads_per_worker
+        return max(1, (os.cpu_count() or 1) // self.n_workers)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus, run_job
 from omegaconf import OmegaConf, open_dict
@@ -20,6 +21,7 @@ from cellsweep.sweep.engine import SweepSettings, run_study
 from cellsweep.sweep.space import parse_space
 
 WORKER_ENV, PARENT_ENV = "CELLSWEEP_SWEEP_WORKER", "CELLSWEEP_PARENT_RUN_ID"
+THREADS_ENV = "CELLSWEEP_THREADS"
 
 
 def split_arguments(arguments: list[str]) -> tuple[dict[str, str], list[str], set[str]]:
@@ -72,6 +74,9 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
     )
     space = parse_space(settings.params)
     worker = os.environ.get(WORKER_ENV) == "1"
+    threads = int(os.environ.get(THREADS_ENV, 0)) if worker else settings.threads()
+    if threads:
+        torch.set_num_threads(threads)
     tracker = None
     tracker_path = sweeper.kwargs.get("tracker")
     if tracker_path and config.tracking.get("enabled", True) and not worker:
@@ -104,7 +109,13 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
         """Start ``n_workers - 1`` more processes of this same command on the same study."""
         if worker or settings.n_workers <= 1:
             return []
-        env = {**os.environ, WORKER_ENV: "1", PARENT_ENV: parent_run_id or ""}
+        env = {
+            **os.environ,
+            WORKER_ENV: "1",
+            PARENT_ENV: parent_run_id or "",
+            THREADS_ENV: str(threads),
+            "OMP_NUM_THREADS": str(threads),
+        }
         argv = [
             sys.executable,
             "-m",

@@ -27,6 +27,7 @@ class CellsweepSweeperConf:
     params: dict[str, Any] = field(default_factory=dict)
     max_failure_rate: float = 0.0
     n_workers: int = 1
+    threads_per_worker: int = 0  # torch threads per worker; 0: CPU cores / n_workers
     objective: Any = None
     heartbeat_interval: float = 10.0  # seconds between stamps on a running trial
     grace_period: float = 60.0  # a running trial without a stamp for this long is stale

@@ -229,7 +229,7 @@ class LikelihoodPINN(L.LightningModule):
             lo, hi = 0.0, 2 * Z95 * max(se, 1e-3)
             while excess(best + sign * hi) < 0 and hi < 5.0:
                 lo, hi = hi, 2 * hi
-            for _ in range(12):
+            for _ in range(8):
                 mid = 0.5 * (lo + hi)
                 lo, hi = (mid, hi) if excess(best + sign * mid) < 0 else (lo, mid)
             ends.append(best + sign * 0.5 * (lo + hi))
