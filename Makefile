@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast bench ui lint format clean
+.PHONY: setup demo test test-fast bench ui services services-stop lint format clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,13 @@ bench: setup
 
 ui: setup
 	$(BIN)/cellsweep ui
+
+# PostgreSQL + an MLflow server on it, on 127.0.0.1, for storage=postgres tracking=server
+services: setup
+	scripts/services.sh start
+
+services-stop:
+	scripts/services.sh stop
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

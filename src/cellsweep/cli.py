@@ -69,6 +69,12 @@ def _storage(args: argparse.Namespace):
 
     default = project_root() / "sweeps" / "optuna.journal"
     spec = args.storage
+    if spec == "postgres":
+        spec = os.environ.get("CELLSWEEP_OPTUNA_STORAGE")
+        if not spec:
+            raise ConfigError(
+                "--storage postgres needs CELLSWEEP_OPTUNA_STORAGE in the environment"
+            )
     if not (spec and "://" in spec) and not Path(spec or default).is_file():
         raise ConfigError(
             f"no study storage at {spec or default}: run cellsweep-train -m "

@@ -221,16 +221,17 @@ def run_study(
     name = settings.study_name
     if not name:
         raise ConfigError("hydra.sweeper.study_name is empty")
-    storage = make_storage(settings.storage, default_storage)
     sampler = make_sampler(settings.sampler, settings.seed)
     pruner = make_pruner(settings.pruner)
-    study, resumed = open_study(storage, name, directions, sampler, pruner)
+    lock = ask_lock(settings.storage, default_storage, name)
+    with lock:  # workers launched together create one schema, one study and one parent run
+        storage = make_storage(settings.storage, default_storage)
+        study, resumed = open_study(storage, name, directions, sampler, pruner)
+        study.set_user_attr("objectives", objectives)
+        parent = parent_run_id
+        if tracker is not None:
+            parent = tracker.start(name, settings.n_trials, directions, objectives, resumed)
     pruning = len(directions) == 1 and not isinstance(pruner, optuna.pruners.NopPruner)
-    study.set_user_attr("objectives", objectives)
-    parent = parent_run_id
-    if tracker is not None:
-        parent = tracker.start(name, settings.n_trials, directions, objectives, resumed)
-    lock = ask_lock(settings.storage, default_storage)
     c = counts(study)
     role = "worker" if parent_run_id and tracker is None else "study"
     print(

@@ -38,6 +38,18 @@ def split_arguments(arguments: list[str]) -> tuple[dict[str, str], list[str], se
     return space, fixed, pinned
 
 
+def storage_url(config: Any) -> str | None:
+    """The study storage of the ``storage`` group: None for the local journal file."""
+    group = config.get("storage") or {}
+    url = group.get("url")
+    if group.get("name") == "postgres" and not url:
+        raise ConfigError(
+            "storage=postgres needs CELLSWEEP_OPTUNA_STORAGE=postgresql://user:password@host/db "
+            "in the environment (see `make services`)"
+        )
+    return str(url) if url else None
+
+
 def flat_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"task": {"lr": ...}}`` -> ``{"task.lr": ...}``: command lines can only add nested keys
     (``+hydra.sweeper.params.task.lr=...``) while files write dotted ones; nested ones win."""
@@ -128,6 +140,8 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
         return [subprocess.Popen(argv, env=env) for _ in range(settings.n_workers - 1)]
 
     default_storage = Path(str(config.paths.sweeps_dir)) / "optuna.journal"
+    if not settings.storage:
+        settings.storage = storage_url(config)
     return run_study(
         settings,
         space,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import time
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,10 +32,15 @@ PRUNERS = {
 def make_storage(spec: str | None, default_path: Path) -> optuna.storages.BaseStorage:
     """A journal file for a path (or None: ``default_path``); an RDB storage for a URL."""
     if spec and "://" in str(spec):
-        try:
-            return optuna.storages.RDBStorage(str(spec))
-        except Exception as exc:  # never echo the URL: it may carry a password
-            raise ConfigError(f"cannot open the Optuna storage: {type(exc).__name__}") from None
+        for attempt in range(4):  # workers on other hosts may be creating the schema right now
+            try:
+                return optuna.storages.RDBStorage(str(spec))
+            except Exception as exc:  # never echo the URL: it may carry a password
+                if attempt == 3 or "IntegrityError" not in type(exc).__name__:
+                    raise ConfigError(
+                        f"cannot open the Optuna storage: {type(exc).__name__}"
+                    ) from None
+                time.sleep(0.5 * (attempt + 1))
     path = Path(spec) if spec else default_path
     path.parent.mkdir(parents=True, exist_ok=True)
     backend = optuna.storages.journal.JournalFileBackend(
@@ -62,12 +69,48 @@ class _FileLock:
         self._fh = None
 
 
-def ask_lock(spec: str | None, default_path: Path):
-    """The lock that makes "count, then ask" atomic among this machine's workers.
+class _AdvisoryLock:
+    """A PostgreSQL advisory lock on one connection: one asker at a time across machines."""
 
-    For a journal file, a lock file beside it. For a database URL, no lock yet: workers on
-    several machines may then overshoot ``n_trials`` by at most one trial each.
+    def __init__(self, url: str, key: str) -> None:
+        import sqlalchemy
+
+        self._sa = sqlalchemy
+        self.engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+        self.key = zlib.crc32(key.encode()) - (1 << 31)  # a signed 32-bit key
+        self._conn = None
+
+    def __enter__(self) -> _AdvisoryLock:
+        if self._conn is None:
+            try:
+                self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            except Exception as exc:  # never echo the URL: it may carry a password
+                raise ConfigError(
+                    f"cannot reach the Optuna storage: {type(exc).__name__}"
+                ) from None
+        self._conn.execute(self._sa.text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._conn is not None
+        self._conn.execute(self._sa.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self.engine.dispose()
+
+
+def ask_lock(spec: str | None, default_path: Path, study_name: str = ""):
+    """The lock that makes "count, then ask" (and creating the study's parent run) atomic.
+
+    For a journal file, a lock file beside it (workers on one machine). For PostgreSQL, an
+    advisory lock keyed by the study name (workers on any machine). Other databases get none:
+    workers there may overshoot ``n_trials`` by at most one trial each.
     """
+    if spec and str(spec).startswith(("postgresql", "postgres://")):
+        return _AdvisoryLock(str(spec), f"cellsweep:{study_name}")
     if spec and "://" in str(spec):
         return contextlib.nullcontext()
     path = Path(spec) if spec else default_path
