@@ -153,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument(
             "--storage",
             default=None,
-            help="journal file or database URL (default: sweeps/optuna.journal)",
+            help="journal file, database URL, or postgres (= $CELLSWEEP_OPTUNA_STORAGE); "
+            "default: sweeps/optuna.journal",
         )
         if name == "report":
             sp.add_argument("--out", default=None, help="default: sweeps/reports/<study>")

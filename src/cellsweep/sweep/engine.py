@@ -13,6 +13,7 @@ import contextlib
 import logging
 import math
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -195,6 +196,33 @@ def progress_line(study: optuna.Study, n_trials: int, trial: int, out: TrialOutc
     )
 
 
+class InterruptWatch:
+    """Remembers whether SIGINT or SIGTERM arrived, whatever the trial's code made of it.
+
+    Lightning turns Ctrl-C inside ``fit`` into its own shutdown and a ``SystemExit``; the sweep
+    still has to end its parent run as KILLED, not FAILED. SIGTERM (a scheduler's stop) is
+    treated as Ctrl-C so that the running trial is failed cleanly as well.
+    """
+
+    def __init__(self) -> None:
+        self.interrupted = False
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.interrupted = True
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    def __enter__(self) -> InterruptWatch:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
 RunJob = Callable[[list[str], TrialContext], tuple[Any, BaseException | None]]
 
 
@@ -241,6 +269,7 @@ def run_study(
     )
     workers = spawn_workers(parent) if spawn_workers is not None else []
     status = "FINISHED"
+    watch = InterruptWatch().__enter__()
     try:
         while True:
             with lock:
@@ -272,7 +301,15 @@ def run_study(
                 with Heartbeat(trial, settings.heartbeat_interval), trial_scope(ctx):
                     result, error = run_job(overrides, ctx)
             except BaseException as exc:  # Ctrl-C or an exit: fail the trial cleanly, then stop
-                trial.set_user_attr("fail_reason", f"interrupted: {type(exc).__name__}")
+                why = "SIGINT/SIGTERM" if watch.interrupted else type(exc).__name__
+                trial.set_user_attr("fail_reason", f"interrupted: {why}")
+                if watch.interrupted or isinstance(exc, KeyboardInterrupt):
+                    # not the trial's fault: it does not count as a failure, and the rerun of
+                    # the same command runs its parameters first
+                    trial.set_user_attr("retried", True)
+                    study.enqueue_trial(
+                        trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False
+                    )
                 study.tell(trial, state=TrialState.FAIL)
                 raise
             out = outcome_of(result, error, objectives)
@@ -300,13 +337,11 @@ def run_study(
         bad = [p.returncode for p in workers if p.returncode not in (0, None)]
         if bad:
             log.warning("%d worker process(es) exited with %s", len(bad), bad)
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
-    except BaseException:
-        status = "FAILED"
+    except BaseException as exc:
+        status = "KILLED" if watch.interrupted or isinstance(exc, KeyboardInterrupt) else "FAILED"
         raise
     finally:
+        watch.__exit__()
         for proc in workers:
             if proc.poll() is None:
                 proc.terminate()

@@ -1,0 +1,92 @@
+"""Faults on the embedded stores: Ctrl-C of a sweep, and resuming it without losing a trial.
+
+The interrupted trial is failed cleanly (not left RUNNING), does not count toward
+``max_failure_rate``, and is the first one the resumed sweep runs again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+
+from conftest import TINY, store_overrides
+from test_sweep_e2e import load, mlflow_runs
+
+
+def _argv(tmp: Path, n_trials: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "cellsweep.train",
+        "-m",
+        "sweep=chemotaxis/window",
+        *TINY,
+        *store_overrides(tmp),
+        f"paths.sweeps_dir={tmp / 'sweeps'}",
+        f"hydra.sweep.dir={tmp / 'multirun'}",
+        f"hydra.sweeper.n_trials={n_trials}",
+        "hydra.sweeper.study_name=t-window",
+        "hydra.sweeper.pruner=none",
+        "task.window_steps=choice(10,20,50,100)",
+        "trainer.max_epochs=15",
+    ]
+
+
+@pytest.mark.slow
+def test_ctrl_c_fails_the_running_trial_kills_the_parent_and_resumes(tmp_path) -> None:
+    proc = subprocess.Popen(
+        _argv(tmp_path, 4), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    journal = tmp_path / "sweeps" / "optuna.journal"
+    deadline = time.time() + 300
+    while time.time() < deadline:  # wait until one trial is done and the next one runs
+        time.sleep(0.5)
+        if journal.exists():
+            study = load(tmp_path)
+            states = [t.state for t in study.trials]
+            if TrialState.COMPLETE in states and states[-1] == TrialState.RUNNING:
+                break
+    else:
+        proc.kill()
+        pytest.fail("the sweep never reached a second trial")
+    time.sleep(1.0)  # inside the running trial's fit
+    proc.send_signal(signal.SIGINT)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode != 0, out[-2000:]
+    assert "Traceback" not in out, out[-3000:]
+    study = load(tmp_path)
+    done_before = {t.number for t in study.trials if t.state == TrialState.COMPLETE}
+    interrupted = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(interrupted) == 1 and "interrupted" in interrupted[0].user_attrs["fail_reason"]
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    _, runs = mlflow_runs(tmp_path)
+    parent = next(r for r in runs if r.data.tags.get("cellsweep.role") == "study")
+    assert parent.info.status == "KILLED"
+    child = next(
+        r
+        for r in runs
+        if r.data.tags.get("cellsweep.trial") == str(interrupted[0].number)
+        and "mlflow.parentRunId" in r.data.tags
+    )
+    assert child.info.status in ("KILLED", "FAILED")
+
+    # the same command resumes: completed trials stay, the total reaches n_trials
+    again = subprocess.run(
+        _argv(tmp_path, 4), capture_output=True, text=True, timeout=600, env=os.environ
+    )
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    study = load(tmp_path)
+    complete = {t.number for t in study.trials if t.state == TrialState.COMPLETE}
+    assert done_before <= complete
+    assert len(complete) == 4 and len(study.trials) == 5  # nothing lost, nothing run twice
+    retry = next(t for t in study.trials if t.user_attrs.get("retry_of") == interrupted[0].number)
+    assert retry.state == TrialState.COMPLETE and retry.params == interrupted[0].params
+    _, runs = mlflow_runs(tmp_path)
+    parents = [r for r in runs if r.data.tags.get("cellsweep.role") == "study"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
