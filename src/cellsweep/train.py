@@ -50,15 +50,29 @@ def _container(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
-def build_task(cfg: DictConfig, output_dir: Path | None = None) -> TaskRun:
-    """Instantiate the workload named by ``task._target_`` with its task and model sections."""
+def _builder(cfg: DictConfig) -> Any:
     target = cfg.task.get("_target_")
     if not target:
         raise ConfigError("task._target_ must name the workload's build function")
     try:
-        builder = hydra.utils.get_method(target)
+        return hydra.utils.get_method(target)
     except Exception as exc:
         raise ConfigError(f"task._target_={target} cannot be imported: {exc}") from None
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Check a composed config without building data: the workload's ``check(task, model)``
+    where it has one (the sweeper calls this before it writes anything)."""
+    builder = _builder(cfg)
+    module = sys.modules.get(builder.__module__)
+    check = getattr(module, "check", None)
+    if check is not None:
+        check(task=_container(cfg.task), model=_container(cfg.model))
+
+
+def build_task(cfg: DictConfig, output_dir: Path | None = None) -> TaskRun:
+    """Instantiate the workload named by ``task._target_`` with its task and model sections."""
+    builder = _builder(cfg)
     cache = Path(cfg.paths.cache_dir) / str(cfg.task.get("name", "task"))
     return builder(
         task=_container(cfg.task),

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import hydra
+import optuna
 import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus, run_job
@@ -18,7 +20,7 @@ from omegaconf import OmegaConf, open_dict
 from cellsweep.errors import ConfigError
 from cellsweep.sweep.context import TrialContext
 from cellsweep.sweep.engine import SweepSettings, run_study
-from cellsweep.sweep.space import parse_space
+from cellsweep.sweep.space import parse_space, suggest
 
 WORKER_ENV, PARENT_ENV = "CELLSWEEP_SWEEP_WORKER", "CELLSWEEP_PARENT_RUN_ID"
 THREADS_ENV = "CELLSWEEP_THREADS"
@@ -36,6 +38,50 @@ def split_arguments(arguments: list[str]) -> tuple[dict[str, str], list[str], se
             fixed.append(ov.input_line)
             pinned.add(ov.get_key_element().lstrip("+~"))
     return space, fixed, pinned
+
+
+def check_before_writing(
+    validator_path: str | None,
+    space: Any,
+    compose: Callable[[list[str]], Any],
+    fixed: list[str],
+    tries: int = 8,
+) -> None:
+    """Compose trial configs at a few points of the space (in memory) and check them.
+
+    Bad input (an unknown key, a wrong type) fails every point and becomes one ConfigError
+    before the study or the parent run exist. A point that fails only where the space is
+    infeasible (too long a window, say) is left to its trial, so one good point is enough.
+    """
+    validator = None
+    if validator_path:
+        try:
+            validator = hydra.utils.get_method(str(validator_path))
+        except Exception as exc:
+            raise ConfigError(f"hydra.sweeper.validator={validator_path}: {exc}") from None
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" line for a probe
+    try:
+        probe = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    first: BaseException | None = None
+    for _ in range(tries):
+        trial = probe.ask()
+        try:
+            cfg = compose([*fixed, *suggest(trial, space)])
+            if validator is not None:
+                validator(cfg)
+            return
+        except ConfigError as exc:
+            first = first or exc
+        except Exception as exc:  # Hydra's composition errors (unknown keys, bad overrides)
+            msg = str(exc).strip().splitlines()
+            first = first or ConfigError(msg[0] if msg else type(exc).__name__)
+        if not space:
+            break
+    if first is not None:
+        raise first
 
 
 def storage_url(config: Any) -> str | None:
@@ -69,13 +115,16 @@ def default_study_name(config) -> str:
 
 def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
     config = sweeper.config
-    kw = {k: v for k, v in sweeper.kwargs.items() if k != "tracker"}
+    kw = {k: v for k, v in sweeper.kwargs.items() if k not in ("tracker", "validator")}
     kw = {
         k: (OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v)
         for k, v in kw.items()
     }
     cli_space, fixed, pinned = split_arguments(arguments)
     params = {k: v for k, v in flat_params(kw.get("params") or {}).items() if k not in pinned}
+    unknown = sorted(set(kw) - {f.name for f in dataclasses.fields(SweepSettings)})
+    if unknown:
+        raise ConfigError(f"hydra.sweeper.{unknown[0]}: not a key of the cellsweep sweeper")
     settings = SweepSettings(
         **{
             **kw,
@@ -85,6 +134,13 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
         }
     )
     space = parse_space(settings.params)
+    loader = sweeper.hydra_context.config_loader
+    check_before_writing(
+        sweeper.kwargs.get("validator"),
+        space,
+        lambda overrides: loader.load_sweep_config(config, list(overrides)),
+        fixed,
+    )
     worker = os.environ.get(WORKER_ENV) == "1"
     threads = int(os.environ.get(THREADS_ENV, 0)) if worker else settings.threads()
     if threads:
@@ -99,7 +155,6 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
                 f"hydra.sweeper.tracker={tracker_path}: cannot import: {exc}"
             ) from None
         tracker = tracker_cls(tracking=OmegaConf.to_container(config.tracking, resolve=True))
-    loader = sweeper.hydra_context.config_loader
 
     def run_one(overrides: list[str], ctx: TrialContext) -> tuple[Any, BaseException | None]:
         cfg = loader.load_sweep_config(config, list(overrides))

@@ -24,6 +24,12 @@ from cellsweep.tasks.chemotaxis.plots import sensitivity_figure
 EVAL_POINTS = 201
 
 
+def check(task: Mapping[str, Any], model: Mapping[str, Any]) -> None:
+    """The config checks of ``build`` without the data: types, ranges, unknown keys."""
+    parse(ChemotaxisCfg, {k: v for k, v in dict(task).items() if k != "_target_"}, "task")
+    parse(MLPConfig, dict(model), "model")
+
+
 def build(
     task: Mapping[str, Any],
     model: Mapping[str, Any],

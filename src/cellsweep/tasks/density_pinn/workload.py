@@ -35,6 +35,12 @@ def parse_model(model: Mapping[str, Any]) -> LikelihoodModelCfg | AuthorsModelCf
     )
 
 
+def check(task: Mapping[str, Any], model: Mapping[str, Any]) -> None:
+    """The config checks of ``build`` without the data: types, ranges, unknown keys."""
+    parse(DensityPinnCfg, {k: v for k, v in dict(task).items() if k != "_target_"}, "task")
+    parse_model(model)
+
+
 def build(
     task: Mapping[str, Any],
     model: Mapping[str, Any],
