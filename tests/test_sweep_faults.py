@@ -19,7 +19,7 @@ from conftest import TINY, store_overrides
 from test_sweep_e2e import load, mlflow_runs
 
 
-def _argv(tmp: Path, n_trials: int) -> list[str]:
+def _argv(tmp: Path, n_trials: int, epochs: int = 15) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -34,7 +34,7 @@ def _argv(tmp: Path, n_trials: int) -> list[str]:
         "hydra.sweeper.study_name=t-window",
         "hydra.sweeper.pruner=none",
         "task.window_steps=choice(10,20,50,100)",
-        "trainer.max_epochs=15",
+        f"trainer.max_epochs={epochs}",
     ]
 
 
@@ -90,3 +90,43 @@ def test_ctrl_c_fails_the_running_trial_kills_the_parent_and_resumes(tmp_path) -
     _, runs = mlflow_runs(tmp_path)
     parents = [r for r in runs if r.data.tags.get("cellsweep.role") == "study"]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_worker_mid_trial_is_retried_and_its_run_ends_failed(tmp_path) -> None:
+    """A worker killed with SIGKILL leaves its trial RUNNING; the heartbeat check fails it (and
+    its MLflow run), queues its parameters again, and the study still reaches n_trials."""
+    argv = [
+        *_argv(tmp_path, 4, epochs=80),  # trials outlast the second worker's start
+        "hydra.sweeper.n_workers=2",
+        "hydra.sweeper.heartbeat_interval=1",
+        "hydra.sweeper.grace_period=4",
+    ]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    journal = tmp_path / "sweeps" / "optuna.journal"
+    victim = None
+    deadline = time.time() + 300
+    while victim is None and time.time() < deadline:
+        time.sleep(0.5)
+        out = subprocess.run(
+            ["pgrep", "-f", "-P", str(proc.pid), "cellsweep.train"], capture_output=True, text=True
+        ).stdout.split()
+        if out and journal.exists():
+            study = load(tmp_path)
+            running = [t for t in study.trials if t.state == TrialState.RUNNING]
+            if len(running) == 2 and all("mlflow_run_id" in t.user_attrs for t in running):
+                victim = int(out[0])  # both trials are inside their MLflow runs
+    assert victim is not None, "the worker process never started a trial"
+    os.kill(victim, signal.SIGKILL)
+    out = proc.communicate(timeout=600)[0]
+    assert proc.returncode == 0, out[-3000:]
+    study = load(tmp_path)
+    stale = [t for t in study.trials if "stale" in str(t.user_attrs.get("fail_reason", ""))]
+    assert len(stale) == 1
+    retry = next(t for t in study.trials if t.user_attrs.get("retry_of") == stale[0].number)
+    assert retry.state == TrialState.COMPLETE and retry.params == stale[0].params
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 4
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    _, runs = mlflow_runs(tmp_path)
+    killed = [r for r in runs if r.data.tags.get("cellsweep.trial") == str(stale[0].number)]
+    assert killed and all(r.info.status == "FAILED" for r in killed)

@@ -275,19 +275,24 @@ def run_study(
             with lock:
                 fail_stale_trials(study, settings.grace_period, tracker)
                 c = counts(study)
-                if c["FINISHED"] + c["RUNNING"] >= settings.n_trials:
+                if c["FINISHED"] >= settings.n_trials:
                     break
-                failed = c["FINISHED"] - c["COMPLETE"] - c["PRUNED"]  # retried stale ones aside
-                if failed and failed / max(c["FINISHED"], 1) > settings.max_failure_rate:
-                    raise SweepAborted(
-                        f"{failed} of {c['FINISHED']} trials failed, above max_failure_rate="
-                        f"{settings.max_failure_rate}; the study keeps every record, see "
-                        f"`cellsweep best {name}`"
-                    )
-                trial = study.ask()
-                sampled = suggest(trial, space)
-                overrides = [*base_overrides, *sampled]
-                trial.set_user_attr("overrides", overrides)
+                trial = None
+                if c["FINISHED"] + c["RUNNING"] < settings.n_trials:
+                    failed = c["FINISHED"] - c["COMPLETE"] - c["PRUNED"]  # retried ones aside
+                    if failed and failed / max(c["FINISHED"], 1) > settings.max_failure_rate:
+                        raise SweepAborted(
+                            f"{failed} of {c['FINISHED']} trials failed, above "
+                            f"max_failure_rate={settings.max_failure_rate}; the study keeps "
+                            f"every record, see `cellsweep best {name}`"
+                        )
+                    trial = study.ask()
+                    sampled = suggest(trial, space)
+                    overrides = [*base_overrides, *sampled]
+                    trial.set_user_attr("overrides", overrides)
+            if trial is None:  # the rest are running elsewhere: wait, a dead one comes back
+                time.sleep(max(0.2, min(settings.heartbeat_interval, 2.0)))
+                continue
             ctx = TrialContext(
                 trial=trial,
                 study_name=name,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from cellsweep.tracking.run import TrackingSettings, _client, ensure_experiment
 
+log = logging.getLogger(__name__)
 ROLE_TAG, STUDY_TAG = "cellsweep.role", "cellsweep.study"
 
 
@@ -48,6 +50,17 @@ class MLflowStudyTracker:
         self.client.set_tag(self.run_id, "cellsweep.directions", ",".join(directions))
         self.client.set_tag(self.run_id, "cellsweep.objectives", ",".join(objectives))
         return self.run_id
+
+    def fail_run(self, run_id: str, reason: str) -> None:
+        """End a dead worker's trial run as FAILED (it would stay RUNNING forever)."""
+        if self.client is None:
+            return
+        try:
+            self.client.set_tag(run_id, "cellsweep.trial_state", "FAIL")
+            self.client.set_tag(run_id, "cellsweep.fail_reason", reason[:500])
+            self.client.set_terminated(run_id, status="FAILED")
+        except Exception as exc:  # the sweep goes on; the study records the failure anyway
+            log.warning("could not mark MLflow run %s FAILED: %s", run_id, type(exc).__name__)
 
     def finish(self, summary: Mapping[str, Any], figures: Mapping[str, Any], status: str) -> None:
         if self.client is None or self.run_id is None:
