@@ -183,26 +183,22 @@ class AuthorsPINN(L.LightningModule):
             dy = torch.autograd.grad(y.sum(), t, create_graph=self.training)[0]
         F = self.cdf(self.t_col, dec)
         rhs = dec["lambda_b"][:, None] * F - dec["lambda_d"][:, None] * y
-        c = self.cfg
         target = (1 - beta) * self.s_lo + beta * self.s_hi
         return {
             "physics": (dy - rhs).abs().mean(),
             "data": (self.reporter(self.t_obs, dec) - values).abs().mean(),
             "kl": (-0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(-1)).mean(),
             "width": (dec["s"] - target).abs().mean(),
-        } | {
-            "_weights": torch.tensor(
-                [c.physics_weight, c.data_weight, c.kl_weight, c.width_penalty_weight]
-            )
         }
 
     def total(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
-        w = terms["_weights"]
+        """The weighted sum (all weights 1 as published)."""
+        c = self.cfg
         return (
-            w[0] * terms["physics"]
-            + w[1] * terms["data"]
-            + w[2] * terms["kl"]
-            + w[3] * terms["width"]
+            c.physics_weight * terms["physics"]
+            + c.data_weight * terms["data"]
+            + c.kl_weight * terms["kl"]
+            + c.width_penalty_weight * terms["width"]
         )
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
