@@ -53,3 +53,24 @@ def test_stale_running_trial_is_failed_and_retried(tmp_path, capsys) -> None:
     assert retry.params["task.window_steps"] == first.params["task.window_steps"]
     finished = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert len(finished) == 2  # the study still reaches n_trials
+
+
+@pytest.mark.slow
+def test_four_workers_on_the_embedded_stores_lose_nothing(tmp_path, capfd) -> None:
+    """Four processes on one journal file and one SQLite MLflow store: no 'database is locked'
+    loses a trial or a metric."""
+    code, out, err = run_train(
+        sweep_args(tmp_path, 8, "hydra.sweeper.n_workers=4", "trainer.max_epochs=3"), capfd
+    )
+    assert code == 0, err
+    assert "database is locked" not in out + err
+    study = load(tmp_path)
+    assert sorted(t.number for t in study.trials) == list(range(8))
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    client, runs = mlflow_runs(tmp_path)
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 8
+    for c in children:
+        for key in ("train/loss", "val/loss", "val/pred_err"):
+            assert len(client.get_metric_history(c.info.run_id, key)) == 3, (key, c.info.run_id)
+    assert "starting 3 more worker" in out
