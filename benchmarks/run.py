@@ -9,6 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import density_pinn_recovery
+import distributed
 import pruning_savings
 import sim_throughput
 import sweep_overhead
@@ -22,6 +23,7 @@ BENCHES = {
     "sweep_overhead": sweep_overhead.main,
     "pruning_savings": pruning_savings.main,
     "worker_scaling": worker_scaling.main,
+    "distributed": distributed.main,
     "density_pinn_recovery": density_pinn_recovery.main,
 }
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -53,7 +55,13 @@ def render() -> str:
                 f"Expected shape: {marks}.",
                 "",
             ]
-    for name in ("sweep_overhead", "pruning_savings", "worker_scaling", "density_pinn_recovery"):
+    for name in (
+        "sweep_overhead",
+        "pruning_savings",
+        "worker_scaling",
+        "distributed",
+        "density_pinn_recovery",
+    ):
         res = load_result(name)
         if res:
             parts += [
