@@ -22,6 +22,7 @@ from pathlib import Path
 import optuna
 
 from cellsweep.paths import project_root
+from cellsweep.sweep.study import make_storage
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import markdown_table, write_result
@@ -85,13 +86,8 @@ def run(n_workers: int, name: str, workdir: Path, env: dict, distributed: bool) 
         if p.returncode:
             raise SystemExit(f"worker failed: {err.strip().splitlines()[-1:]}")
     wall = time.time() - t
-    storage = (
-        env["CELLSWEEP_OPTUNA_STORAGE"]
-        if distributed
-        else optuna.storages.JournalStorage(
-            optuna.storages.journal.JournalFileBackend(str(workdir / "sweeps" / "optuna.journal"))
-        )
-    )
+    url = env["CELLSWEEP_OPTUNA_STORAGE"] if distributed else None
+    storage = make_storage(url, workdir / "sweeps" / "optuna.journal")
     study = optuna.load_study(study_name=name, storage=storage)
     done = [t for t in study.trials if t.datetime_complete is not None]
     durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in done]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,15 +16,10 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from conftest import ROOT, TINY
+from test_tracking import _free_port
 
 SCRIPT = ROOT / "scripts" / "services.sh"
 N_TRIALS = 24
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _postgres_installed() -> bool:

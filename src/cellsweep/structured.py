@@ -19,7 +19,11 @@ T = TypeVar("T")
 
 
 def parse(cls: type[T], section: Mapping[str, Any] | Any, prefix: str) -> T:
-    """Build ``cls`` from ``section``; errors name the full key, e.g. ``task.sim.n_particles``."""
+    """Build ``cls`` from ``section``; errors name the full key, e.g. ``task.sim.n_particles``.
+
+    A ``_target_`` key (how Hydra names a section's builder) is not part of the schema."""
+    if isinstance(section, Mapping):
+        section = {k: v for k, v in section.items() if k != "_target_"}
     try:
         schema = OmegaConf.structured(cls)
         merged = OmegaConf.merge(schema, section)

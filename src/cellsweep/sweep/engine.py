@@ -269,89 +269,92 @@ def run_study(
     )
     workers = spawn_workers(parent) if spawn_workers is not None else []
     status = "FINISHED"
-    watch = InterruptWatch().__enter__()
-    try:
-        while True:
-            with lock:
-                fail_stale_trials(study, settings.grace_period, tracker)
-                c = counts(study)
-                if c["FINISHED"] >= settings.n_trials:
-                    break
-                trial = None
-                if c["FINISHED"] + c["RUNNING"] < settings.n_trials:
-                    failed = c["FINISHED"] - c["COMPLETE"] - c["PRUNED"]  # retried ones aside
-                    if failed and failed / max(c["FINISHED"], 1) > settings.max_failure_rate:
-                        raise SweepAborted(
-                            f"{failed} of {c['FINISHED']} trials failed, above "
-                            f"max_failure_rate={settings.max_failure_rate}; the study keeps "
-                            f"every record, see `cellsweep best {name}`"
-                        )
-                    trial = study.ask()
-                    sampled = suggest(trial, space)
-                    overrides = [*base_overrides, *sampled]
-                    trial.set_user_attr("overrides", overrides)
-            if trial is None:  # the rest are running elsewhere: wait, a dead one comes back
-                time.sleep(max(0.2, min(settings.heartbeat_interval, 2.0)))
-                continue
-            ctx = TrialContext(
-                trial=trial,
-                study_name=name,
-                objectives=objectives,
-                directions=directions,
-                pruning=pruning,
-                parent_run_id=parent,
-            )
-            t0 = time.time()
-            try:
-                with Heartbeat(trial, settings.heartbeat_interval), trial_scope(ctx):
-                    result, error = run_job(overrides, ctx)
-            except BaseException as exc:  # Ctrl-C or an exit: fail the trial cleanly, then stop
-                why = "SIGINT/SIGTERM" if watch.interrupted else type(exc).__name__
-                trial.set_user_attr("fail_reason", f"interrupted: {why}")
-                if watch.interrupted or isinstance(exc, KeyboardInterrupt):
-                    # not the trial's fault: it does not count as a failure, and the rerun of
-                    # the same command runs its parameters first
-                    trial.set_user_attr("retried", True)
-                    study.enqueue_trial(
-                        trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False
-                    )
-                study.tell(trial, state=TrialState.FAIL)
-                raise
-            out = outcome_of(result, error, objectives)
-            trial.set_user_attr("duration_s", time.time() - t0)
-            if out.reason:
-                trial.set_user_attr(
-                    "fail_reason" if out.state == TrialState.FAIL else "note", out.reason
+    with InterruptWatch() as watch:
+        try:
+            while True:
+                with lock:
+                    fail_stale_trials(study, settings.grace_period, tracker)
+                    c = counts(study)
+                    if c["FINISHED"] >= settings.n_trials:
+                        break
+                    trial = None
+                    if c["FINISHED"] + c["RUNNING"] < settings.n_trials:
+                        failed = c["FINISHED"] - c["COMPLETE"] - c["PRUNED"]  # retried ones aside
+                        if failed and failed / max(c["FINISHED"], 1) > settings.max_failure_rate:
+                            raise SweepAborted(
+                                f"{failed} of {c['FINISHED']} trials failed, above "
+                                f"max_failure_rate={settings.max_failure_rate}; the study keeps "
+                                f"every record, see `cellsweep best {name}`"
+                            )
+                        trial = study.ask()
+                        sampled = suggest(trial, space)
+                        overrides = [*base_overrides, *sampled]
+                        trial.set_user_attr("overrides", overrides)
+                if trial is None:  # the rest are running elsewhere: wait, a dead one comes back
+                    time.sleep(max(0.2, min(settings.heartbeat_interval, 2.0)))
+                    continue
+                ctx = TrialContext(
+                    trial=trial,
+                    study_name=name,
+                    objectives=objectives,
+                    directions=directions,
+                    pruning=pruning,
+                    parent_run_id=parent,
                 )
-            exhausted = False
-            try:  # the trial is stored even when the sampler's after_trial hook raises
-                if out.state == TrialState.COMPLETE:
-                    study.tell(trial, out.values)
-                else:
-                    study.tell(trial, state=out.state)
-            except RuntimeError as exc:
-                if "Study.stop" not in str(exc):
+                t0 = time.time()
+                try:
+                    with Heartbeat(trial, settings.heartbeat_interval), trial_scope(ctx):
+                        result, error = run_job(overrides, ctx)
+                except BaseException as exc:  # Ctrl-C or an exit: fail the trial cleanly, then stop
+                    why = "SIGINT/SIGTERM" if watch.interrupted else type(exc).__name__
+                    trial.set_user_attr("fail_reason", f"interrupted: {why}")
+                    if watch.interrupted or isinstance(exc, KeyboardInterrupt):
+                        # not the trial's fault: it does not count as a failure, and the rerun of
+                        # the same command runs its parameters first
+                        trial.set_user_attr("retried", True)
+                        study.enqueue_trial(
+                            trial.params,
+                            user_attrs={"retry_of": trial.number},
+                            skip_if_exists=False,
+                        )
+                    study.tell(trial, state=TrialState.FAIL)
                     raise
-                exhausted = True  # grid samplers stop the study once every point is visited
-            print(progress_line(study, settings.n_trials, trial.number, out), flush=True)
-            if exhausted:
-                print("the sampler has no candidates left: stopping", flush=True)
-                break
-        for proc in workers:
-            proc.wait()
-        bad = [p.returncode for p in workers if p.returncode not in (0, None)]
-        if bad:
-            log.warning("%d worker process(es) exited with %s", len(bad), bad)
-    except BaseException as exc:
-        status = "KILLED" if watch.interrupted or isinstance(exc, KeyboardInterrupt) else "FAILED"
-        raise
-    finally:
-        watch.__exit__()
-        for proc in workers:
-            if proc.poll() is None:
-                proc.terminate()
-        if tracker is not None:
-            tracker.finish(
-                study_summary(study, objectives), study_figures(study, objectives), status
+                out = outcome_of(result, error, objectives)
+                trial.set_user_attr("duration_s", time.time() - t0)
+                if out.reason:
+                    trial.set_user_attr(
+                        "fail_reason" if out.state == TrialState.FAIL else "note", out.reason
+                    )
+                exhausted = False
+                try:  # the trial is stored even when the sampler's after_trial hook raises
+                    if out.state == TrialState.COMPLETE:
+                        study.tell(trial, out.values)
+                    else:
+                        study.tell(trial, state=out.state)
+                except RuntimeError as exc:
+                    if "Study.stop" not in str(exc):
+                        raise
+                    exhausted = True  # grid samplers stop the study once every point is visited
+                print(progress_line(study, settings.n_trials, trial.number, out), flush=True)
+                if exhausted:
+                    print("the sampler has no candidates left: stopping", flush=True)
+                    break
+            for proc in workers:
+                proc.wait()
+            bad = [p.returncode for p in workers if p.returncode not in (0, None)]
+            if bad:
+                log.warning("%d worker process(es) exited with %s", len(bad), bad)
+        except BaseException as exc:
+            status = (
+                "KILLED" if watch.interrupted or isinstance(exc, KeyboardInterrupt) else "FAILED"
             )
+            raise
+        finally:
+            for proc in workers:
+                if proc.poll() is None:
+                    proc.terminate()
+            if tracker is not None:
+                tracker.finish(
+                    study_summary(study, objectives), study_figures(study, objectives), status
+                )
     return study

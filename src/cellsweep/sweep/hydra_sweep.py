@@ -135,13 +135,14 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
     )
     space = parse_space(settings.params)
     loader = sweeper.hydra_context.config_loader
-    check_before_writing(
-        sweeper.kwargs.get("validator"),
-        space,
-        lambda overrides: loader.load_sweep_config(config, list(overrides)),
-        fixed,
-    )
     worker = os.environ.get(WORKER_ENV) == "1"
+    if not worker:  # a spawned worker runs the command its parent already checked
+        check_before_writing(
+            sweeper.kwargs.get("validator"),
+            space,
+            lambda overrides: loader.load_sweep_config(config, list(overrides)),
+            fixed,
+        )
     threads = int(os.environ.get(THREADS_ENV, 0)) if worker else settings.threads()
     if threads:
         torch.set_num_threads(threads)

@@ -95,12 +95,6 @@ class _AdvisoryLock:
         assert self._conn is not None
         self._conn.execute(self._sa.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
 
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        self.engine.dispose()
-
 
 def ask_lock(spec: str | None, default_path: Path, study_name: str = ""):
     """The lock that makes "count, then ask" (and creating the study's parent run) atomic.

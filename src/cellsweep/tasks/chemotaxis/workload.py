@@ -26,7 +26,7 @@ EVAL_POINTS = 201
 
 def check(task: Mapping[str, Any], model: Mapping[str, Any]) -> None:
     """The config checks of ``build`` without the data: types, ranges, unknown keys."""
-    parse(ChemotaxisCfg, {k: v for k, v in dict(task).items() if k != "_target_"}, "task")
+    parse(ChemotaxisCfg, task, "task")
     parse(MLPConfig, dict(model), "model")
 
 
@@ -38,7 +38,7 @@ def build(
     output_dir: str | Path | None = None,
 ) -> TaskRun:
     """The chemotaxis TaskRun for a task config and an MLP config (depth, width, activation)."""
-    cfg = parse(ChemotaxisCfg, {k: v for k, v in dict(task).items() if k != "_target_"}, "task")
+    cfg = parse(ChemotaxisCfg, task, "task")
     sim = cfg.sim
     for key in ("train_csv", "val_csv"):
         path = getattr(cfg.data, key)

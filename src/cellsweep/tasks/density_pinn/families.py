@@ -37,9 +37,6 @@ class GammaFamily(nn.Module):
 
     forward = pdf
 
-    def describe(self) -> dict[str, float]:
-        return {"mean": float(self.log_mean.exp()), "shape": float(1 + self.raw_shape.exp())}
-
 
 class Mixture2Family(nn.Module):
     """w·Gamma(m1, k1) + (1 − w)·Gamma(m2, k2), m1 < m2."""
@@ -52,27 +49,14 @@ class Mixture2Family(nn.Module):
         self.raw_k = nn.Parameter(torch.full((2,), math.log(shape - 1.0), dtype=f64))
         self.logit_w = nn.Parameter(torch.tensor(0.0, dtype=f64))
 
-    def parts(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        m1 = self.log_m1.exp()
-        means = torch.stack([m1, m1 + self.log_gap.exp()])
-        w = torch.sigmoid(self.logit_w)
-        return means, 1.0 + self.raw_k.exp(), w, torch.stack([w, 1 - w])
-
     def pdf(self, t: torch.Tensor) -> torch.Tensor:
-        means, shapes, _, ws = self.parts()
-        return sum(ws[i] * gamma_pdf(t, means[i], shapes[i]) for i in range(2))
+        m1 = self.log_m1.exp()
+        means = (m1, m1 + self.log_gap.exp())
+        shapes = 1.0 + self.raw_k.exp()
+        w = torch.sigmoid(self.logit_w)
+        return w * gamma_pdf(t, means[0], shapes[0]) + (1 - w) * gamma_pdf(t, means[1], shapes[1])
 
     forward = pdf
-
-    def describe(self) -> dict[str, float]:
-        means, shapes, w, _ = self.parts()
-        return {
-            "mean1": float(means[0]),
-            "mean2": float(means[1]),
-            "shape1": float(shapes[0]),
-            "shape2": float(shapes[1]),
-            "weight1": float(w),
-        }
 
 
 class KernelMixture(nn.Module):
@@ -107,9 +91,6 @@ class KernelMixture(nn.Module):
         return (k * w).sum(-1)
 
     forward = pdf
-
-    def describe(self) -> dict[str, float]:
-        return {"n_kernels": float(self.onsets.numel())}
 
 
 def make_family(

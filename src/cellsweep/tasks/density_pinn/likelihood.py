@@ -89,10 +89,6 @@ class PoissonTransitions(nn.Module):
         self.register_buffer("a", a)
         self.register_buffer("b", b)
 
-    @property
-    def count(self) -> int:
-        return int(self.a.numel())
-
     def forward(self, p: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
         """Per-transition negative log-likelihood, [n, m]."""
         mu = mu.clamp_min(1e-300)[None, :, None]

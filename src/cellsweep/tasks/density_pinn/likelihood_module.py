@@ -73,6 +73,7 @@ class LikelihoodPINN(L.LightningModule):
         fit_values: np.ndarray,
         val_values: np.ndarray,
         kind: str,
+        start: tuple[float, float],
         collocation: int = 40,
         optimizer: str = "lbfgs",
         lr: float = 1.0,
@@ -87,7 +88,7 @@ class LikelihoodPINN(L.LightningModule):
         self.curve = MeanCurve(t, collocation)
         self.fit_nll = TransitionNLL(torch.tensor(fit_values), kind)
         self.val_nll = TransitionNLL(torch.tensor(val_values), kind)
-        lam_b, lam_d, _ = moment_start(times, fit_values)
+        lam_b, lam_d = start
         self.log_lambda_b = nn.Parameter(torch.tensor(math.log(lam_b), dtype=torch.float64))
         self.log_lambda_d = nn.Parameter(torch.tensor(math.log(lam_d), dtype=torch.float64))
         if kind == "gaussian":
@@ -156,45 +157,33 @@ class LikelihoodPINN(L.LightningModule):
             "val/lambda_d_rel_err": abs(float(self.log_lambda_d.exp()) / tr.lambda_d - 1),
         }
 
-    def _flat(self) -> tuple[list[tuple[str, torch.Size]], torch.Tensor]:
+    def _flat(self) -> tuple[dict[str, tuple[slice, torch.Size]], torch.Tensor]:
+        """Where each trainable parameter sits in one flat vector, and that vector."""
         named = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
-        return [(n, p.shape) for n, p in named], torch.cat(
-            [p.detach().reshape(-1) for _, p in named]
-        )
+        layout, i = {}, 0
+        for n, p in named:
+            layout[n] = (slice(i, i + p.numel()), p.shape)
+            i += p.numel()
+        return layout, torch.cat([p.detach().reshape(-1) for _, p in named])
 
     @staticmethod
     def _unflat(
-        layout: list[tuple[str, torch.Size]], flat: torch.Tensor
+        layout: dict[str, tuple[slice, torch.Size]], flat: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        out, i = {}, 0
-        for name, shape in layout:
-            n = int(np.prod(shape)) if len(shape) else 1
-            out[name] = flat[i : i + n].reshape(shape)
-            i += n
-        return out
+        return {n: flat[sl].reshape(shape) for n, (sl, shape) in layout.items()}
 
-    def laplace(self) -> tuple[list[tuple[str, torch.Size]], torch.Tensor, torch.Tensor]:
-        """(layout, θ̂, covariance) of the unconstrained parameters: the inverse Hessian of the
-        total NLL, with near-flat directions (non-identified kernel weights) floored."""
+    def laplace(self) -> tuple[dict[str, tuple[slice, torch.Size]], torch.Tensor, torch.Tensor]:
+        """(layout, θ̂, R) with R Rᵀ the covariance of the unconstrained parameters: the inverse
+        Hessian of the total NLL, near-flat directions (non-identified kernel weights) floored."""
         layout, flat0 = self._flat()
 
         def f(flat: torch.Tensor) -> torch.Tensor:
             return torch.func.functional_call(self, self._unflat(layout, flat), ())
 
         H = torch.autograd.functional.hessian(f, flat0)
-        H = 0.5 * (H + H.T)
-        evals, evecs = torch.linalg.eigh(H)
+        evals, evecs = torch.linalg.eigh(0.5 * (H + H.T))
         floor = max(float(evals.abs().max()) * 1e-9, 1e-9)
-        cov = (evecs / evals.clamp_min(floor)) @ evecs.T
-        return layout, flat0, cov
-
-    def _index(self, layout: list[tuple[str, torch.Size]], name: str) -> int:
-        i = 0
-        for n, shape in layout:
-            if n == name:
-                return i
-            i += int(np.prod(shape)) if len(shape) else 1
-        raise KeyError(name)
+        return layout, flat0, evecs / evals.clamp_min(floor).sqrt()
 
     def profile_interval(self, name: str, se: float) -> tuple[float, float]:
         """95 % profile-likelihood interval of a log-rate: refit the rest at fixed values and find
@@ -238,37 +227,29 @@ class LikelihoodPINN(L.LightningModule):
 
     def estimates(self, method: str = "laplace", draws: int = 200, seed: int = 0) -> Estimates:
         """Rates with 95 % intervals and f_τ with a pointwise 95 % band (Laplace draws)."""
-        layout, flat0, cov = self.laplace()
+        layout, flat0, root = self.laplace()
         cis = {}
         for name in ("log_lambda_b", "log_lambda_d"):
-            i = self._index(layout, name)
-            se = math.sqrt(max(float(cov[i, i]), 0.0))
+            i = layout[name][0].start
+            se = float(root[i].norm())
             v = float(flat0[i])
             if method == "profile":
                 cis[name] = self.profile_interval(name, se)
             else:
                 cis[name] = (math.exp(v - Z95 * se), math.exp(v + Z95 * se))
         gen = torch.Generator().manual_seed(seed)
-        evals, evecs = torch.linalg.eigh(0.5 * (cov + cov.T))
-        root = evecs * evals.clamp_min(0).sqrt()
         grid = torch.tensor(self.grid, dtype=torch.float64)
-        fam = [(n.removeprefix("family."), s) for n, s in layout if n.startswith("family.")]
-        fam_idx = torch.cat(
-            [
-                torch.arange(
-                    self._index(layout, "family." + n),
-                    self._index(layout, "family." + n) + (int(np.prod(s)) if len(s) else 1),
-                )
-                for n, s in fam
-            ]
-        )
         curves = []
         with torch.no_grad():
             for _ in range(draws):
                 theta = flat0 + root @ torch.randn(
                     flat0.numel(), generator=gen, dtype=torch.float64
                 )
-                params = self._unflat(fam, theta[fam_idx])
+                params = {
+                    n.removeprefix("family."): v
+                    for n, v in self._unflat(layout, theta).items()
+                    if n.startswith("family.")
+                }
                 curves.append(torch.func.functional_call(self.family, params, (grid,)).numpy())
             _, _, y = self.transitions()
         band = np.percentile(np.stack(curves), [2.5, 97.5], axis=0) if curves else None

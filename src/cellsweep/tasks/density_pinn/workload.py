@@ -37,7 +37,7 @@ def parse_model(model: Mapping[str, Any]) -> LikelihoodModelCfg | AuthorsModelCf
 
 def check(task: Mapping[str, Any], model: Mapping[str, Any]) -> None:
     """The config checks of ``build`` without the data: types, ranges, unknown keys."""
-    parse(DensityPinnCfg, {k: v for k, v in dict(task).items() if k != "_target_"}, "task")
+    parse(DensityPinnCfg, task, "task")
     parse_model(model)
 
 
@@ -49,7 +49,7 @@ def build(
     output_dir: str | Path | None = None,
 ) -> TaskRun:
     """The Density-PINN TaskRun: simulated or CSV traces, fitted by the configured estimator."""
-    cfg = parse(DensityPinnCfg, {k: v for k, v in dict(task).items() if k != "_target_"}, "task")
+    cfg = parse(DensityPinnCfg, task, "task")
     mcfg = parse_model(model)
     traces, truth = load(cfg, seed, Path(output_dir) if output_dir else None)
     fit_idx, val_idx = split_cells(traces.n_cells, cfg.data.val_fraction, seed)
@@ -65,7 +65,7 @@ def build(
                 "model.likelihood=poisson needs counts (non-negative integers); these traces "
                 "are intensities: use model.likelihood=gaussian"
             )
-        _, _, delay = moment_start(fit.times, fit.values)
+        lam_b, lam_d, delay = moment_start(fit.times, fit.values)
         family = make_family(
             mcfg.family, delay, t_max, mcfg.n_kernels, mcfg.width_min, mcfg.width_max
         )
@@ -75,6 +75,7 @@ def build(
             fit.values,
             held.values,
             kind,
+            (lam_b, lam_d),
             collocation=mcfg.collocation,
             optimizer=mcfg.optimizer,
             lr=mcfg.lr,
