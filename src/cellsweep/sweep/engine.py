@@ -241,8 +241,9 @@ def run_study(
 
     The main process creates the study and the MLflow parent run, then ``spawn_workers`` starts
     the extra worker processes (which pass ``parent_run_id`` and no tracker); every process pulls
-    trials until the total is reached. Counting and asking happen under a lock on one machine,
-    so concurrent workers never overshoot ``n_trials``.
+    trials until the total is reached. Counting and asking happen under the storage's lock (a
+    lock file, or a PostgreSQL advisory lock across hosts), so workers never overshoot
+    ``n_trials``; a worker with nothing left to ask waits for the others' running trials.
     """
     directions = normalize_directions(settings.direction)
     objectives = objective_names(settings.objective, default_objective, len(directions))
