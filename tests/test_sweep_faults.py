@@ -50,7 +50,12 @@ def test_ctrl_c_fails_the_running_trial_kills_the_parent_and_resumes(tmp_path) -
         if journal.exists():
             study = load(tmp_path)
             states = [t.state for t in study.trials]
-            if TrialState.COMPLETE in states and states[-1] == TrialState.RUNNING:
+            last = study.trials[-1] if study.trials else None
+            if (
+                TrialState.COMPLETE in states
+                and states[-1] == TrialState.RUNNING
+                and "mlflow_run_id" in last.user_attrs  # inside its MLflow run, not before it
+            ):
                 break
     else:
         proc.kill()
