@@ -3,6 +3,7 @@ study storage or to MLflow (a table of cases, as users get them wrong)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -37,12 +38,24 @@ CASES = {
     "postgres storage without its URL": (["storage=postgres"], "CELLSWEEP_OPTUNA_STORAGE"),
     "unknown storage option": (["storage=cassandra"], "cassandra"),
     "wrong type in a pinned key": (["task.sim.n_particles=many"], "n_particles"),
+    "a launcher that cannot start workers": (
+        ["hydra.launcher._target_=hydra_plugins.hydra_joblib_launcher.JoblibLauncher"],
+        "JoblibLauncher",
+    ),
+    "slurm launcher without Slurm": (["hydra/launcher=slurm"], "srun"),
+    "unknown slurm key": (
+        ["hydra/launcher=slurm", "+hydra.launcher.nosuchkey=1"],
+        "nosuchkey",
+    ),
 }
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_sweep_input_is_one_line_and_exit_2(name, tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.delenv("CELLSWEEP_OPTUNA_STORAGE", raising=False)
+    if name == "unknown slurm key":  # srun must be found for the key check to be reached
+        fake = Path(__file__).parent / "fake_slurm"
+        monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
     args, needle = CASES[name]
     argv = [
         "-m",

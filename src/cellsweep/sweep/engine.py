@@ -14,13 +14,13 @@ import logging
 import math
 import os
 import signal
-import subprocess
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import optuna
 from optuna.trial import TrialState
@@ -183,17 +183,33 @@ def outcome_of(result: Any, error: BaseException | None, objectives: Sequence[st
     return TrialOutcome(TrialState.COMPLETE, values=values)
 
 
-def progress_line(study: optuna.Study, n_trials: int, trial: int, out: TrialOutcome) -> str:
+def progress_line(
+    study: optuna.Study, n_trials: int, trial: int | None = None, out: TrialOutcome | None = None
+) -> str:
+    """One line per finished trial (or per change, when the workers run elsewhere)."""
     c = counts(study)
     best = ""
     if len(study.directions) == 1 and c["COMPLETE"]:
         bt = study.best_trial
         best = f", best {bt.value:.6g} (#{bt.number})"
-    value = ", ".join(f"{v:.6g}" for v in out.values) if out.values else out.reason
+    head = "[study]"
+    if out is not None:
+        value = ", ".join(f"{v:.6g}" for v in out.values) if out.values else out.reason
+        head = f"[trial {trial}] {out.state.name} {value} |"
     return (
-        f"[trial {trial}] {out.state.name} {value} | done {c['FINISHED']}/{n_trials}, "
+        f"{head} done {c['FINISHED']}/{n_trials}, "
         f"running {c['RUNNING']}, pruned {c['PRUNED']}, failed {c['FAIL']}{best}"
     )
+
+
+def check_failure_rate(c: Mapping[str, int], settings: SweepSettings, name: str) -> None:
+    failed = c["FINISHED"] - c["COMPLETE"] - c["PRUNED"]  # retried ones aside
+    if failed and failed / max(c["FINISHED"], 1) > settings.max_failure_rate:
+        raise SweepAborted(
+            f"{failed} of {c['FINISHED']} trials failed, above "
+            f"max_failure_rate={settings.max_failure_rate}; the study keeps "
+            f"every record, see `cellsweep best {name}`"
+        )
 
 
 class InterruptWatch:
@@ -224,6 +240,17 @@ class InterruptWatch:
 
 
 RunJob = Callable[[list[str], TrialContext], tuple[Any, BaseException | None]]
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"  # which host and process ran a trial
+
+
+class Worker(Protocol):
+    """A worker process or cluster job, seen through the ``subprocess.Popen`` methods used."""
+
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+    def wait(self) -> int: ...
+    def terminate(self) -> None: ...
 
 
 def run_study(
@@ -234,8 +261,9 @@ def run_study(
     default_storage: Path,
     run_job: RunJob,
     tracker: Any | None = None,
-    spawn_workers: Callable[[str | None], list[subprocess.Popen]] | None = None,
+    spawn_workers: Callable[[str | None], list[Worker]] | None = None,
     parent_run_id: str | None = None,
+    run_trials: bool = True,
 ) -> optuna.Study:
     """Run trials until the study holds ``n_trials`` finished ones; returns the study.
 
@@ -244,6 +272,8 @@ def run_study(
     trials until the total is reached. Counting and asking happen under the storage's lock (a
     lock file, or a PostgreSQL advisory lock across hosts), so workers never overshoot
     ``n_trials``; a worker with nothing left to ask waits for the others' running trials.
+    With ``run_trials=False`` (workers on a cluster) this process only watches: it shows
+    progress, fails stale trials, and stops when the study is done or every worker has ended.
     """
     directions = normalize_directions(settings.direction)
     objectives = objective_names(settings.objective, default_objective, len(directions))
@@ -269,7 +299,7 @@ def run_study(
         flush=True,
     )
     workers = spawn_workers(parent) if spawn_workers is not None else []
-    status = "FINISHED"
+    status, shown = "FINISHED", ""
     with InterruptWatch() as watch:
         try:
             while True:
@@ -280,18 +310,24 @@ def run_study(
                         break
                     trial = None
                     if c["FINISHED"] + c["RUNNING"] < settings.n_trials:
-                        failed = c["FINISHED"] - c["COMPLETE"] - c["PRUNED"]  # retried ones aside
-                        if failed and failed / max(c["FINISHED"], 1) > settings.max_failure_rate:
-                            raise SweepAborted(
-                                f"{failed} of {c['FINISHED']} trials failed, above "
-                                f"max_failure_rate={settings.max_failure_rate}; the study keeps "
-                                f"every record, see `cellsweep best {name}`"
-                            )
-                        trial = study.ask()
-                        sampled = suggest(trial, space)
-                        overrides = [*base_overrides, *sampled]
-                        trial.set_user_attr("overrides", overrides)
+                        check_failure_rate(c, settings, name)
+                        if run_trials:
+                            trial = study.ask()
+                            sampled = suggest(trial, space)
+                            overrides = [*base_overrides, *sampled]
+                            trial.set_user_attr("overrides", overrides)
+                            trial.set_user_attr("worker", WORKER_ID)
                 if trial is None:  # the rest are running elsewhere: wait, a dead one comes back
+                    if not run_trials:
+                        line = progress_line(study, settings.n_trials)
+                        if line != shown:
+                            print(line, flush=True)
+                            shown = line
+                        if workers and all(w.poll() is not None for w in workers):
+                            raise SweepAborted(
+                                f"all {len(workers)} workers ended with {c['FINISHED']} of "
+                                f"{settings.n_trials} trials finished; see their logs"
+                            )
                     time.sleep(max(0.2, min(settings.heartbeat_interval, 2.0)))
                     continue
                 ctx = TrialContext(
@@ -340,6 +376,8 @@ def run_study(
                 if exhausted:
                     print("the sampler has no candidates left: stopping", flush=True)
                     break
+            if not run_trials:
+                print(progress_line(study, settings.n_trials), flush=True)
             for proc in workers:
                 proc.wait()
             bad = [p.returncode for p in workers if p.returncode not in (0, None)]

@@ -19,8 +19,9 @@ from omegaconf import OmegaConf, open_dict
 
 from cellsweep.errors import ConfigError
 from cellsweep.sweep.context import TrialContext
-from cellsweep.sweep.engine import SweepSettings, run_study
+from cellsweep.sweep.engine import SweepSettings, Worker, run_study
 from cellsweep.sweep.space import parse_space, suggest
+from cellsweep.sweep.submit import launcher_kind, make_executor, submit_workers
 
 WORKER_ENV, PARENT_ENV = "CELLSWEEP_SWEEP_WORKER", "CELLSWEEP_PARENT_RUN_ID"
 THREADS_ENV = "CELLSWEEP_THREADS"
@@ -136,6 +137,9 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
     space = parse_space(settings.params)
     loader = sweeper.hydra_context.config_loader
     worker = os.environ.get(WORKER_ENV) == "1"
+    launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True) if not worker else {}
+    cluster = launcher_kind(launcher) if not worker else None  # workers as submitit jobs
+    executor = make_executor(launcher, cluster) if cluster else None
     if not worker:  # a spawned worker runs the command its parent already checked
         check_before_writing(
             sweeper.kwargs.get("validator"),
@@ -173,17 +177,16 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
             return None, ret._return_value
         return ret._return_value, None
 
-    def spawn(parent_run_id: str | None) -> list[subprocess.Popen]:
-        """Start ``n_workers - 1`` more processes of this same command on the same study."""
-        if worker or settings.n_workers <= 1:
+    def spawn(parent_run_id: str | None) -> list[Worker]:
+        """Start ``n_workers - 1`` more processes of this same command on the same study, or
+        ``n_workers`` cluster jobs when a submitit launcher is selected (this process watches)."""
+        n = settings.n_workers if cluster else settings.n_workers - 1
+        if worker or n <= 0:
             return []
-        env = {
-            **os.environ,
-            WORKER_ENV: "1",
-            PARENT_ENV: parent_run_id or "",
-            THREADS_ENV: str(threads),
-            "OMP_NUM_THREADS": str(threads),
-        }
+        per_job = launcher.get("cpus_per_task") or (threads if cluster != "slurm" else 0)
+        env = {WORKER_ENV: "1", PARENT_ENV: parent_run_id or ""}
+        if per_job:
+            env |= {THREADS_ENV: str(per_job), "OMP_NUM_THREADS": str(per_job)}
         argv = [
             sys.executable,
             "-m",
@@ -192,8 +195,10 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
             "hydra.sweeper.n_workers=1",
             f"hydra.sweep.dir={config.hydra.sweep.dir}",
         ]
-        print(f"starting {settings.n_workers - 1} more worker process(es)", flush=True)
-        return [subprocess.Popen(argv, env=env) for _ in range(settings.n_workers - 1)]
+        if cluster:
+            return submit_workers(executor, argv, env, n)
+        print(f"starting {n} more worker process(es)", flush=True)
+        return [subprocess.Popen(argv, env={**os.environ, **env}) for _ in range(n)]
 
     default_storage = Path(str(config.paths.sweeps_dir)) / "optuna.journal"
     if not settings.storage:
@@ -208,4 +213,5 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
         tracker,
         spawn_workers=spawn,
         parent_run_id=(os.environ.get(PARENT_ENV) or None) if worker else None,
+        run_trials=worker or not cluster,
     )

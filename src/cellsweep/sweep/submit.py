@@ -1,0 +1,115 @@
+"""Start sweep workers through a Hydra submitit launcher config (``hydra/launcher=slurm``).
+
+cellsweep's sweeper runs trials inside long-lived workers, so a cluster job is a *worker*, not a
+trial: the launcher's settings (partition, time limit, CPUs, ...) become one submitit job array
+of ``n_workers`` copies of the sweep command. The parent process runs no trial itself; it
+watches the study, shows progress, fails stale trials, and closes the study when it is done.
+The mapping of the launcher's keys to submitit's is the one Hydra's launcher applies.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from typing import Any
+
+from cellsweep.errors import ConfigError
+
+SUBMITIT_LAUNCHERS = {
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher": "slurm",
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher": "local",
+}
+BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+_INIT_KEYS = {"max_num_timeout"}  # executor constructor arguments, not job parameters
+
+
+def launcher_kind(launcher: Mapping[str, Any] | None) -> str | None:
+    """``"slurm"`` or ``"local"`` for a submitit launcher, None for Hydra's basic one."""
+    target = str((launcher or {}).get("_target_") or BASIC_LAUNCHER)
+    if target == BASIC_LAUNCHER:
+        return None
+    if target in SUBMITIT_LAUNCHERS:
+        return SUBMITIT_LAUNCHERS[target]
+    raise ConfigError(
+        f"hydra/launcher: {target.rsplit('.', 1)[-1]} cannot start cellsweep workers; use the "
+        "default (local processes) or hydra/launcher=slurm (or submitit_local)"
+    )
+
+
+class WorkerCommand:
+    """The job a cluster runs: the sweep command as a worker, its output streamed to the job log.
+
+    Only cellsweep's own variables travel in the pickle; the rest of the environment (the
+    storage URL with its password, say) comes from the job's own environment, so no secret is
+    written into the submitit folder.
+    """
+
+    def __init__(self, argv: list[str], env: Mapping[str, str], cwd: str) -> None:
+        self.argv, self.env, self.cwd = list(argv), dict(env), cwd
+
+    def __call__(self) -> int:
+        code = subprocess.run(self.argv, env={**os.environ, **self.env}, cwd=self.cwd).returncode
+        if code:
+            raise RuntimeError(f"the sweep worker exited with code {code}")
+        return code
+
+
+class SubmititWorker:
+    """A submitit job seen through the ``subprocess.Popen`` methods the sweep loop uses."""
+
+    def __init__(self, job: Any) -> None:
+        self.job = job
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and self.job.done():
+            try:
+                self.job.result()  # raises for a failed, cancelled or timed-out job
+                self.returncode = 0
+            except Exception:
+                self.returncode = 1
+        return self.returncode
+
+    def wait(self) -> int:
+        while self.poll() is None:
+            self.job.wait()
+        return self.returncode or 0
+
+    def terminate(self) -> None:
+        if self.poll() is None:
+            self.job.cancel(check=False)
+
+
+def make_executor(launcher: Mapping[str, Any], kind: str) -> Any:
+    """A submitit executor configured from the launcher's keys, as Hydra's launcher does it.
+
+    Built before anything is written: a key Slurm does not know is a ConfigError (exit 2).
+    """
+    import submitit
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+    from omegaconf import OmegaConf
+
+    params = {k: v for k, v in launcher.items() if k != "_target_"}
+    folder = params.pop("submitit_folder")
+    init = {f"{kind}_{k}": params.pop(k) for k in list(params) if k in _INIT_KEYS}
+    base = set(OmegaConf.structured(BaseQueueConf).keys())
+    try:
+        executor = submitit.AutoExecutor(folder=folder, cluster=kind, **init)
+        executor.update_parameters(
+            **{(k if k in base else f"{kind}_{k}"): v for k, v in params.items() if v is not None}
+        )
+    except Exception as exc:  # an unknown key (NameError), no srun here (RuntimeError), ...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"hydra.launcher ({kind}): {first}") from None
+    return executor
+
+
+def submit_workers(
+    executor: Any, argv: list[str], env: Mapping[str, str], n: int
+) -> list[SubmititWorker]:
+    """Submit ``n`` workers as one job array; their logs go to the launcher's submitit_folder."""
+    jobs = executor.submit_array([WorkerCommand(argv, env, os.getcwd())] * n)
+    array = jobs[0].job_id.split("_")[0]
+    print(f"submitted {n} worker(s) as job array {array}; logs: {executor.folder}", flush=True)
+    return [SubmititWorker(j) for j in jobs]
