@@ -143,3 +143,35 @@ def test_direction_mismatch_with_stored_study_is_exit_2(tmp_path, capsys) -> Non
     code, _, err = run_train([*args, "hydra.sweeper.direction=maximize"], capsys)
     assert code == 2
     assert "direction" in err and len(err.strip().splitlines()) == 1
+
+
+def test_out_of_memory_trial_fails_alone(tmp_path, capsys) -> None:
+    """A sampled width whose weights cannot be allocated (a real CPU out-of-memory error, not a
+    mock) fails that trial with the allocator's reason; the other trial completes."""
+    args = [
+        "-m",
+        "sweep=chemotaxis/window",
+        *TINY,
+        *store_overrides(tmp_path),
+        f"paths.sweeps_dir={tmp_path / 'sweeps'}",
+        f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.study_name=t-window",
+        "model.depth=2",
+        "model.width=choice(8,4000000)",  # 4e6 x 4e6 float32 weights: 64 TB
+        "model.activation=tanh",
+        "task.loss.order=2",
+        "task.optim.lr=1e-3",
+        "task.window_steps=20",
+        "trainer.max_epochs=2",
+        "hydra.sweeper.max_failure_rate=1.0",
+        "hydra.sweeper.sampler._target_=optuna.samplers.BruteForceSampler",
+        "tracking=none",
+    ]
+    code, _, err = run_train(args, capsys)
+    assert code == 0, err
+    trials = {t.params["model.width"]: t for t in load(tmp_path).trials}
+    assert set(trials) == {8, 4000000}
+    assert trials[8].state == optuna.trial.TrialState.COMPLETE
+    assert trials[4000000].state == optuna.trial.TrialState.FAIL
+    assert "allocate" in trials[4000000].user_attrs["fail_reason"]

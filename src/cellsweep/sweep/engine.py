@@ -356,6 +356,16 @@ def run_study(
                         )
                     study.tell(trial, state=TrialState.FAIL)
                     raise
+                if study._storage.get_trial(trial._trial_id).state.is_finished():
+                    # another worker took it for stale (a pause longer than grace_period: a
+                    # suspended laptop, a stalled file system) and queued it again
+                    log.warning(
+                        "trial %d was failed as stale by another worker while it ran here "
+                        "(a pause longer than grace_period=%s s?); its retry counts instead",
+                        trial.number,
+                        settings.grace_period,
+                    )
+                    continue
                 out = outcome_of(result, error, objectives)
                 trial.set_user_attr("duration_s", time.time() - t0)
                 if out.reason:
