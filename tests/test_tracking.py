@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -155,3 +157,115 @@ def test_cellsweep_ui_serves_the_store_on_loopback(tmp_path) -> None:
     text = log.read_text()
     assert f"http://127.0.0.1:{port}" in text
     assert db.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.server
+@pytest.mark.skipif(
+    shutil.which("mlflow", path=str(BIN)) is None, reason="needs the mlflow server command"
+)
+def test_training_goes_on_through_an_mlflow_server_outage(tmp_path) -> None:
+    """The server is stopped mid-training and started again: training never waits, one warning
+    marks the outage and one line its end, and every epoch's metrics reach the run, the
+    gap's included (their timestamps fall inside the outage)."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = mlflow_server_cmd(tmp_path, port)
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": url,
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",  # fail fast: the retries under test are ours
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+    }
+    epochs = 300
+    argv = [
+        sys.executable,
+        "-m",
+        "cellsweep.train",
+        "experiment=chemotaxis/model1",
+        "tracking=server",
+        "tracking.retry_s=0.5",
+        *TINY,
+        *store_overrides(tmp_path),
+        f"trainer.max_epochs={epochs}",
+    ]
+    log = tmp_path / "server.log"
+    with log.open("w") as fh:
+        server = subprocess.Popen(cmd, stdout=fh, stderr=fh, start_new_session=True)
+    _wait_http(f"{url}/health", server)
+    out: list[str] = []
+    train = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    reader = threading.Thread(target=lambda: out.extend(train.stdout), daemon=True)
+    reader.start()
+    client = MlflowClient(tracking_uri=url)
+    try:
+        run_id, deadline = None, time.time() + 180
+        while time.time() < deadline:  # until a few epochs have reached the server
+            time.sleep(0.5)
+            exp = client.get_experiment_by_name("cellsweep-chemotaxis")
+            runs = client.search_runs([exp.experiment_id]) if exp else []
+            if runs and len(client.get_metric_history(runs[0].info.run_id, "val/pred_err")) >= 3:
+                run_id = runs[0].info.run_id
+                break
+        assert run_id is not None and train.poll() is None, "".join(out)[-3000:]
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        down = time.time() * 1000
+        time.sleep(4.0)
+        with log.open("a") as fh:
+            server = subprocess.Popen(cmd, stdout=fh, stderr=fh, start_new_session=True)
+        _wait_http(f"{url}/health", server)
+        up = time.time() * 1000
+        assert train.wait(timeout=400) == 0, "".join(out)[-3000:]
+        reader.join(timeout=10)
+        text = "".join(out)
+        assert "Traceback" not in text, text[-3000:]
+        assert text.count("MLflow unreachable") == 1, text[-3000:]
+        assert text.count("MLflow reachable again") == 1, text[-3000:]
+        assert "were not logged" not in text
+        history = client.get_metric_history(run_id, "val/pred_err")
+        assert sorted(m.step for m in history) == list(range(epochs))
+        gap = [m for m in history if down < m.timestamp < up]
+        assert gap, "no epoch was trained while the server was down"
+        assert client.get_run(run_id).info.status == "FINISHED"
+    finally:
+        if train.poll() is None:
+            train.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def test_metrics_the_server_never_takes_are_saved_and_reported_once(tmp_path, caplog) -> None:
+    """An outage that outlasts the run: the unsent values go to a JSON file, one warning each
+    for the outage and for the loss, and the caller is not blocked past the flush timeout."""
+    import json
+    import logging
+
+    from mlflow.entities import Metric
+
+    from cellsweep.tracking.sender import MetricSender
+
+    class Down:
+        calls = 0
+
+        def log_batch(self, run_id, metrics):
+            Down.calls += 1
+            raise ConnectionError("connection refused by http://u:hunter2@127.0.0.1:9")
+
+    with caplog.at_level(logging.WARNING, logger="cellsweep.tracking"):
+        sender = MetricSender(Down(), "run1", retry_s=0.05)
+        for step in range(3):
+            sender.put([Metric("val/loss", 1.0 / (step + 1), 0, step)])
+        t0 = time.time()
+        lost = sender.flush(timeout=0.5, spill=tmp_path / "unlogged_metrics.json")
+    assert time.time() - t0 < 3.0
+    assert lost == 3 and Down.calls >= 2  # tried again, not once
+    saved = json.loads((tmp_path / "unlogged_metrics.json").read_text())
+    assert [m["step"] for m in saved["metrics"]] == [0, 1, 2]
+    warnings = [r.getMessage() for r in caplog.records]
+    assert sum("MLflow unreachable" in w for w in warnings) == 1
+    assert sum("were not logged" in w for w in warnings) == 1
+    assert "hunter2" not in " ".join(warnings)

@@ -160,7 +160,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     with contextlib.ExitStack() as stack:
         run: TrackedRun | None = None
         if settings.enabled:
-            run = stack.enter_context(start_run(settings, run_name, tags))
+            run = stack.enter_context(start_run(settings, run_name, tags, spill_dir=out_dir))
             run.log_params(
                 {**flatten(_container(cfg)), **{k: str(v) for k, v in task.info.items()}}
             )
@@ -190,6 +190,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         metrics["time/fit_s"] = time.perf_counter() - fit_start
         if run is not None:
             run.log_metrics({"time/fit_s": metrics["time/fit_s"]}, step=trainer.current_epoch)
+            run.flush()  # the epochs' metrics first: an outage of the server ends here, or is told
         lines = _log_outputs(run, cfg, task, out_dir) if run else task.report().lines
         objective = cfg.get("objective")
         if objective and objective not in metrics:

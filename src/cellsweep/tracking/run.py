@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cellsweep.errors import ConfigError
+from cellsweep.tracking.sender import MetricSender
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ class TrackingSettings:
     uri: str | None
     artifact_location: str | None
     experiment: str
+    flush_timeout_s: float = 300.0  # how long a run's end waits for an unreachable server
+    retry_s: float = 5.0  # seconds between tries of a refused metrics batch
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> TrackingSettings:
@@ -37,7 +40,14 @@ class TrackingSettings:
         uri = cfg.get("uri")
         if enabled and not uri:
             raise ConfigError("tracking.uri is required when tracking is enabled")
-        return cls(enabled, uri, cfg.get("artifact_location"), str(cfg.get("experiment")))
+        return cls(
+            enabled,
+            uri,
+            cfg.get("artifact_location"),
+            str(cfg.get("experiment")),
+            float(cfg.get("flush_timeout_s", 300.0)),
+            float(cfg.get("retry_s", 5.0)),
+        )
 
 
 _CLIENTS: dict[str | None, Any] = {}
@@ -77,12 +87,19 @@ def ensure_experiment(client, settings: TrackingSettings) -> str:
 
 
 class TrackedRun:
-    """One MLflow run: the small API the entry point and callbacks use."""
+    """One MLflow run: the small API the entry point and callbacks use.
 
-    def __init__(self, client, settings: TrackingSettings, run) -> None:
+    Metrics go through a background sender (an outage delays them, it does not stop training);
+    ``flush`` waits for them before the artifacts and the end of the run.
+    """
+
+    def __init__(self, client, settings: TrackingSettings, run, spill_dir: Path | None = None):
         self.client, self.settings, self._run = client, settings, run
         self.run_id: str = run.info.run_id
         self.experiment_id: str = run.info.experiment_id
+        self.spill_dir = spill_dir
+        self._sender: MetricSender | None = None
+        self.lost_metrics = 0
 
     @property
     def artifact_uri(self) -> str:
@@ -107,8 +124,18 @@ class TrackedRun:
 
         now = int(time.time() * 1000)
         items = [Metric(k, float(v), now, int(step)) for k, v in metrics.items()]
+        if self._sender is None:
+            self._sender = MetricSender(self.client, self.run_id, self.settings.retry_s)
         for i in range(0, len(items), MAX_METRICS_PER_CALL):
-            self.client.log_batch(self.run_id, metrics=items[i : i + MAX_METRICS_PER_CALL])
+            self._sender.put(items[i : i + MAX_METRICS_PER_CALL])
+
+    def flush(self, wait: float | None = None) -> None:
+        """Send every queued metric, waiting up to ``wait`` (default ``flush_timeout_s``) s."""
+        if self._sender is not None:
+            spill = self.spill_dir / "unlogged_metrics.json" if self.spill_dir else None
+            wait = self.settings.flush_timeout_s if wait is None else wait
+            self.lost_metrics += self._sender.flush(wait, spill)
+            self._sender = None
 
     def log_text(self, text: str, name: str) -> None:
         self.client.log_text(self.run_id, text, name)
@@ -120,6 +147,7 @@ class TrackedRun:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
     def end(self, status: str = "FINISHED") -> None:
+        self.flush(wait=5.0 if status == "KILLED" else None)  # Ctrl-C does not wait long
         self.client.set_terminated(self.run_id, status=status)
 
     def ui_hint(self) -> str:
@@ -132,6 +160,7 @@ def start_run(
     run_name: str | None = None,
     tags: Mapping[str, Any] | None = None,
     parent_run_id: str | None = None,
+    spill_dir: Path | None = None,
 ) -> Iterator[TrackedRun]:
     """Create a run, yield it, and end it FINISHED, FAILED or KILLED according to how we exit."""
     client = _client(settings)
@@ -140,7 +169,7 @@ def start_run(
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
     run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
-    tracked = TrackedRun(client, settings, run)
+    tracked = TrackedRun(client, settings, run, spill_dir)
     try:
         yield tracked
     except KeyboardInterrupt:
