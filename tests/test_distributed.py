@@ -130,8 +130,23 @@ def test_three_workers_on_postgres_share_one_study_and_one_parent_run(services, 
     parent = client.get_run(parents[0].info.run_id)
     assert parent.data.metrics["best_value"] == pytest.approx(study.best_value)
     assert parent.data.tags["cellsweep.best_run_id"] in {c.info.run_id for c in children}
-    # the URL's password is nowhere in what the runs logged
+    # the URL's password is nowhere: not in params, tags or artifacts of any run, not in the
+    # study's records, not in what the workers printed, not in any file they wrote
     password = services["CELLSWEEP_OPTUNA_STORAGE"].split(":")[2].split("@")[0]
+    assert len(password) >= 16
+    dest = tmp_path / "artifacts"
+    n_artifacts = 0
     for r in [*children, parent]:
-        blob = repr(r.data.params) + repr(r.data.tags)
-        assert password not in blob
+        assert password not in repr(r.data.params) + repr(r.data.tags)
+        where = Path(client.download_artifacts(r.info.run_id, "", str(dest / r.info.run_id)))
+        for path in where.rglob("*"):
+            if path.is_file():
+                n_artifacts += 1
+                assert password.encode() not in path.read_bytes(), path
+    assert n_artifacts >= 5 * N_TRIALS  # config, overrides, figure, csv and weights per trial
+    records = [repr((t.params, t.user_attrs, t.system_attrs)) for t in study.trials]
+    assert password not in repr(study.user_attrs) + "".join(records)
+    assert not [o for o in outs if password in o]
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and dest not in path.parents:
+            assert password.encode() not in path.read_bytes(), path
