@@ -52,6 +52,10 @@ CASES = {
     "non-numeric CSV": (["experiment=chemotaxis/csv", "task.data.train_csv={text}"], "column 3"),
     "negative CSV": (["experiment=chemotaxis/csv", "task.data.train_csv={negative}"], "negative"),
     "unknown trainer argument": (["+trainer.nosuchflag=1"], "nosuchflag"),
+    "unreachable tracking server": (
+        ["tracking=server", "tracking.uri=http://alice:pw-in-uri@127.0.0.1:9"],
+        "http://***@127.0.0.1:9",
+    ),
 }
 
 
@@ -70,7 +74,7 @@ def test_bad_input_is_one_line_and_exit_2(name, tmp_path, capsys) -> None:
     assert len(lines) == 1, err
     assert lines[0].startswith("cellsweep-train: error:")
     assert needle in lines[0]
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "pw-in-uri" not in err
     assert not (tmp_path / "mlruns" / "mlflow.db").exists()  # nothing was logged
 
 
@@ -86,3 +90,18 @@ def test_console_script_exit_code_and_single_line(tmp_path) -> None:
     assert proc.stderr.strip().splitlines() == [
         "cellsweep-train: error: task.window_steps must be positive, got -5"
     ]
+
+
+def test_an_unexpected_error_keeps_its_traceback_without_credentials(capsys) -> None:
+    """A bug still shows its traceback (exit 1), but a URI quoted in it loses its password."""
+    from cellsweep.cli_errors import run_cli
+
+    def broken() -> None:
+        raise RuntimeError("API request to http://alice:hunter2@10.0.0.5:5000/api failed")
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli("cellsweep-train", broken)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1
+    assert "Traceback" in err and "RuntimeError" in err and "broken" in err
+    assert "hunter2" not in err and "http://***@10.0.0.5:5000/api" in err

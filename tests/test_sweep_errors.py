@@ -36,6 +36,10 @@ CASES = {
         "storage",
     ),
     "postgres storage without its URL": (["storage=postgres"], "CELLSWEEP_OPTUNA_STORAGE"),
+    "unreachable tracking server": (
+        ["tracking=server", f"tracking.uri=http://u:{SECRET}@127.0.0.1:9"],
+        "tracking.uri",
+    ),
     "unknown storage option": (["storage=cassandra"], "cassandra"),
     "wrong type in a pinned key": (["task.sim.n_particles=many"], "n_particles"),
     "a launcher that cannot start workers": (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -15,6 +16,7 @@ from hydra.errors import (
 from omegaconf.errors import OmegaConfBaseException
 
 from cellsweep.errors import ConfigError, SweepAborted, UserInputExit
+from cellsweep.tracking.redact import redact_text
 
 T = TypeVar("T")
 
@@ -48,7 +50,8 @@ def user_message(exc: BaseException) -> str:
 
 
 def run_cli(prog: str, fn: Callable[[], T]) -> T:
-    """Call ``fn``: user errors exit 2 with one line, Ctrl-C 130; bugs keep their traceback."""
+    """Call ``fn``: user errors exit 2 with one line, Ctrl-C 130; bugs keep their traceback,
+    with every URI in it redacted (a library's message may quote one, password included)."""
     try:
         return fn()
     except SweepAborted as exc:
@@ -63,3 +66,6 @@ def run_cli(prog: str, fn: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         raise SystemExit(130) from None
+    except Exception:
+        print(redact_text(traceback.format_exc()), file=sys.stderr, end="")
+        raise SystemExit(1) from None

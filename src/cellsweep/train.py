@@ -34,6 +34,7 @@ from cellsweep.tasks.base import TaskRun
 from cellsweep.tracking import (
     TrackedRun,
     TrackingSettings,
+    check_reachable,
     flatten,
     git_state,
     redact_text,
@@ -130,6 +131,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Fit one run and log it; returns the final epoch's metrics."""
     seed = _check_seed(cfg)
     settings = TrackingSettings.from_config(cfg.tracking)
+    if current_trial() is None:  # a sweep checked once; a trial rides out an outage instead
+        check_reachable(settings)
     out_dir = Path(cfg.paths.output_dir) if HydraConfig.initialized() else Path(tempfile.mkdtemp())
     out_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(seed, workers=True, verbose=False)  # before the network is initialized

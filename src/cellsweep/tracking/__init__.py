@@ -7,11 +7,18 @@ code that only logs runs does not pay for importing Lightning.
 from cellsweep.tracking.gitinfo import git_state
 from cellsweep.tracking.params import flatten
 from cellsweep.tracking.redact import redact_text, redact_uri
-from cellsweep.tracking.run import TrackedRun, TrackingSettings, ensure_experiment, start_run
+from cellsweep.tracking.run import (
+    TrackedRun,
+    TrackingSettings,
+    check_reachable,
+    ensure_experiment,
+    start_run,
+)
 
 __all__ = [
     "TrackedRun",
     "TrackingSettings",
+    "check_reachable",
     "ensure_experiment",
     "flatten",
     "git_state",

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from cellsweep.errors import ConfigError
+from cellsweep.tracking.redact import redact_uri
 from cellsweep.tracking.sender import MetricSender
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,27 @@ class TrackingSettings:
             float(cfg.get("flush_timeout_s", 300.0)),
             float(cfg.get("retry_s", 5.0)),
         )
+
+
+def check_reachable(settings: TrackingSettings, timeout: float = 5.0) -> None:
+    """Fail fast, in one line, when a tracking server cannot be reached at all.
+
+    MLflow's client retries a refused request for minutes before it gives up; a typo in
+    MLFLOW_TRACKING_URI should not cost that, nor leave a study half written.
+    """
+    if not settings.enabled or not settings.uri:
+        return
+    parts = urlsplit(settings.uri)
+    if parts.scheme not in ("http", "https"):
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=timeout).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"tracking.uri {redact_uri(settings.uri)}: cannot connect ({exc.strerror or exc}); "
+            "is the MLflow server running? (`make services`, or MLFLOW_TRACKING_URI)"
+        ) from None
 
 
 _CLIENTS: dict[str | None, Any] = {}

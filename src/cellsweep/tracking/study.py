@@ -7,7 +7,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from cellsweep.tracking.run import TrackingSettings, _client, ensure_experiment
+from cellsweep.tracking.run import (
+    TrackingSettings,
+    _client,
+    check_reachable,
+    ensure_experiment,
+)
 
 log = logging.getLogger(__name__)
 ROLE_TAG, STUDY_TAG = "cellsweep.role", "cellsweep.study"
@@ -18,6 +23,7 @@ class MLflowStudyTracker:
 
     def __init__(self, tracking: Mapping[str, Any]) -> None:
         self.settings = TrackingSettings.from_config(tracking)
+        check_reachable(self.settings)  # before the sweep writes its study
         self.client = None
         self.run_id: str | None = None
 
