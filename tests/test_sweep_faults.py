@@ -40,9 +40,8 @@ def _argv(tmp: Path, n_trials: int, epochs: int = 15) -> list[str]:
 
 @pytest.mark.slow
 def test_ctrl_c_fails_the_running_trial_kills_the_parent_and_resumes(tmp_path) -> None:
-    proc = subprocess.Popen(
-        _argv(tmp_path, 4), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    argv = _argv(tmp_path, 4, epochs=80)  # a trial lasts seconds: the signal lands inside one
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     journal = tmp_path / "sweeps" / "optuna.journal"
     deadline = time.time() + 300
     while time.time() < deadline:  # wait until one trial is done and the next one runs
@@ -60,7 +59,6 @@ def test_ctrl_c_fails_the_running_trial_kills_the_parent_and_resumes(tmp_path) -
     else:
         proc.kill()
         pytest.fail("the sweep never reached a second trial")
-    time.sleep(1.0)  # inside the running trial's fit
     proc.send_signal(signal.SIGINT)
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode != 0, out[-2000:]
@@ -82,9 +80,7 @@ def test_ctrl_c_fails_the_running_trial_kills_the_parent_and_resumes(tmp_path) -
     assert child.info.status in ("KILLED", "FAILED")
 
     # the same command resumes: completed trials stay, the total reaches n_trials
-    again = subprocess.run(
-        _argv(tmp_path, 4), capture_output=True, text=True, timeout=600, env=os.environ
-    )
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=os.environ)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     study = load(tmp_path)
     complete = {t.number for t in study.trials if t.state == TrialState.COMPLETE}
