@@ -42,6 +42,7 @@ CASES = {
     ),
     "unknown storage option": (["storage=cassandra"], "cassandra"),
     "wrong type in a pinned key": (["task.sim.n_particles=many"], "n_particles"),
+    "a value only the workload rejects": (["task.sim.n_particles=-1000"], "n_particles"),
     "a launcher that cannot start workers": (
         ["hydra.launcher._target_=hydra_plugins.hydra_joblib_launcher.JoblibLauncher"],
         "JoblibLauncher",

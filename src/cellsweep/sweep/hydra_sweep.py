@@ -12,7 +12,6 @@ from typing import Any
 
 import hydra
 import optuna
-import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus, run_job
 from omegaconf import OmegaConf, open_dict
@@ -41,8 +40,15 @@ def split_arguments(arguments: list[str]) -> tuple[dict[str, str], list[str], se
     return space, fixed, pinned
 
 
+def app_validator(task_function: Any) -> Callable[[Any], None] | None:
+    """The app's own ``check_config(cfg)``, if the module of its task function defines one."""
+    module = sys.modules.get(getattr(task_function, "__module__", "") or "")
+    check = getattr(module, "check_config", None)
+    return check if callable(check) else None
+
+
 def check_before_writing(
-    validator_path: str | None,
+    validator_path: str | Callable[[Any], None] | None,
     space: Any,
     compose: Callable[[list[str]], Any],
     fixed: list[str],
@@ -54,8 +60,8 @@ def check_before_writing(
     before the study or the parent run exist. A point that fails only where the space is
     infeasible (too long a window, say) is left to its trial, so one good point is enough.
     """
-    validator = None
-    if validator_path:
+    validator = validator_path if callable(validator_path) else None
+    if validator_path and validator is None:
         try:
             validator = hydra.utils.get_method(str(validator_path))
         except Exception as exc:
@@ -83,6 +89,16 @@ def check_before_writing(
             break
     if first is not None:
         raise first
+
+
+def set_threads(n: int) -> None:
+    """Torch's intra-op threads for this worker's trials; an app that has not imported torch
+    (yet) gets ``OMP_NUM_THREADS``, which torch reads when it is imported."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(n)
+    else:
+        os.environ["OMP_NUM_THREADS"] = str(n)
 
 
 def storage_url(config: Any) -> str | None:
@@ -142,14 +158,14 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
     executor = make_executor(launcher, cluster) if cluster else None
     if not worker:  # a spawned worker runs the command its parent already checked
         check_before_writing(
-            sweeper.kwargs.get("validator"),
+            sweeper.kwargs.get("validator") or app_validator(sweeper.task_function),
             space,
             lambda overrides: loader.load_sweep_config(config, list(overrides)),
             fixed,
         )
     threads = int(os.environ.get(THREADS_ENV, 0)) if worker else settings.threads()
     if threads:
-        torch.set_num_threads(threads)
+        set_threads(threads)
     tracker = None
     tracker_path = sweeper.kwargs.get("tracker")
     if tracker_path and config.tracking.get("enabled", True) and not worker:

@@ -33,8 +33,9 @@ class CellsweepSweeperConf:
     grace_period: float = 60.0  # a running trial without a stamp for this long is stale
     # a class path, not a _target_ node (Hydra would build it before the sweep has its config)
     tracker: Optional[str] = "cellsweep.tracking.study.MLflowStudyTracker"  # noqa: UP045
-    # checks one composed trial config before anything is written (bad input: exit 2)
-    validator: Optional[str] = "cellsweep.train.check_config"  # noqa: UP045
+    # checks composed trial configs before anything is written (bad input: exit 2); by
+    # default the app's own `check_config(cfg)`, when the app's module defines one
+    validator: Optional[str] = None  # noqa: UP045
 
 
 ConfigStore.instance().store(
