@@ -17,6 +17,7 @@ from hydra.core.utils import JobStatus, run_job
 from omegaconf import OmegaConf, open_dict
 
 from cellsweep.errors import ConfigError
+from cellsweep.sweep.compose import TrialComposer
 from cellsweep.sweep.context import TrialContext
 from cellsweep.sweep.engine import SweepSettings, Worker, run_study
 from cellsweep.sweep.space import parse_space, suggest
@@ -177,8 +178,10 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
             ) from None
         tracker = tracker_cls(tracking=OmegaConf.to_container(config.tracking, resolve=True))
 
+    composer = TrialComposer(loader, config, fixed)
+
     def run_one(overrides: list[str], ctx: TrialContext) -> tuple[Any, BaseException | None]:
-        cfg = loader.load_sweep_config(config, list(overrides))
+        cfg = composer.compose(overrides)
         with open_dict(cfg):
             cfg.hydra.job.id = ctx.trial.number
             cfg.hydra.job.num = ctx.trial.number

@@ -1,0 +1,65 @@
+"""Trial configs composed by the shortcut equal Hydra's full composition, key for key."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import ConfigCompositionException
+from hydra.types import RunMode
+
+from cellsweep.paths import config_dir
+from cellsweep.sweep.compose import TrialComposer, _plain
+
+
+@pytest.fixture()
+def loader():
+    with initialize_config_dir(str(config_dir()), version_base="1.3"):
+        yield GlobalHydra.instance().config_loader()
+
+
+def _master(loader, *overrides: str):
+    return loader.load_configuration("train", overrides=list(overrides), run_mode=RunMode.MULTIRUN)
+
+
+CASES = [
+    (
+        ["sweep=chemotaxis/window", "trainer.max_epochs=3"],
+        [
+            ["task.window_steps=20", "model.depth=3", "model.activation=tanh"],
+            ["task.window_steps=500", "model.width=64", "task.optim.lr=0.0003"],
+            ["task.loss.order=1", "model.depth=2"],
+        ],
+    ),
+    (
+        ["sweep=density_pinn/family", "experiment=density_pinn/unimodal"],
+        [
+            ["model.family=gamma", "model.n_kernels=10"],
+            ["model.family=free", "model.n_kernels=40", "model.width_min=0.25"],
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize("fixed, trials", CASES)
+def test_shortcut_equals_hydra_composition(loader, fixed, trials) -> None:
+    master = _master(loader, *fixed)
+    composer = TrialComposer(loader, master, fixed)
+    for sampled in trials:
+        fast = composer.compose([*fixed, *sampled])
+        full = loader.load_sweep_config(master, [*fixed, *sampled])
+        assert _plain(fast) == _plain(full)
+        assert list(fast.hydra.overrides.task) == [*fixed, *sampled]
+    assert composer.enabled and composer.fast == len(trials)
+
+
+def test_group_choices_and_bad_values_take_hydras_path(loader) -> None:
+    fixed = ["sweep=chemotaxis/window"]
+    composer = TrialComposer(loader, _master(loader, *fixed), fixed)
+    cfg = composer.compose([*fixed, "trainer=debug", "model.depth=2"])  # a group: full path
+    assert composer.fast == 0 and cfg.hydra.runtime.choices.trainer == "debug"
+    for bad in ("model.nosuchkey=1", "task.sim.nosuchkey=0.5"):  # the same error as Hydra's
+        with pytest.raises(ConfigCompositionException, match="nosuchkey"):
+            composer.compose([*fixed, bad])
+        with pytest.raises(ConfigCompositionException, match="nosuchkey"):
+            loader.load_sweep_config(composer.master, [*fixed, bad])
