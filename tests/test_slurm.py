@@ -58,6 +58,12 @@ def _argv(tmp: Path, n_trials: int, epochs: int) -> list[str]:
     ]
 
 
+def _task_logs(tmp: Path) -> str:
+    """The end of each array task's log, for a failure message."""
+    logs = sorted((tmp / "multirun" / ".submitit").glob("4242_*/4242_*_0_log.*"))
+    return "\n".join(f"== {p.name}\n" + p.read_text()[-1500:] for p in logs)
+
+
 @pytest.mark.slow
 def test_slurm_array_of_workers_runs_the_study(tmp_path) -> None:
     proc = subprocess.run(
@@ -123,7 +129,7 @@ def test_ctrl_c_of_the_submitting_command_cancels_the_array(tmp_path) -> None:
     assert proc.returncode != 0, out[-2000:]
     assert "Traceback" not in out, out[-3000:]
     cancelled = (tmp_path / "slurm" / "scancel.log").read_text().split()
-    assert {"4242_0", "4242_1"} <= set(cancelled)
+    assert sorted(cancelled) == ["4242_0", "4242_1"]  # each task once
     # the workers got SIGTERM from scancel: their trials end FAIL and are queued again
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -132,7 +138,7 @@ def test_ctrl_c_of_the_submitting_command_cancels_the_array(tmp_path) -> None:
             break
         time.sleep(0.5)
     failed = [t for t in trials if t.state == TrialState.FAIL]
-    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    assert not [t for t in trials if t.state == TrialState.RUNNING], _task_logs(tmp_path)
     assert len(failed) == 2 and all("interrupted" in t.user_attrs["fail_reason"] for t in failed)
     _, runs = mlflow_runs(tmp_path)
     parent = next(r for r in runs if r.data.tags.get("cellsweep.role") == "study")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import time
 from pathlib import Path
 
+import pytest
 from optuna.trial import TrialState
 
-from cellsweep.sweep.engine import SweepSettings, fail_stale_trials, run_study
+from cellsweep.sweep.engine import InterruptWatch, SweepSettings, fail_stale_trials, run_study
 from cellsweep.sweep.space import parse_space
 
 
@@ -34,3 +38,19 @@ def test_a_trial_taken_for_stale_while_it_ran_does_not_stop_its_worker(tmp_path:
     assert study.trials[1].params == study.trials[0].params
     assert calls == [0, 1, 2, 3]
     assert "failed as stale by another worker" in caplog.text
+
+
+def test_only_the_first_signal_interrupts(capfd) -> None:
+    """A second Ctrl-C or SIGTERM lands in the cleanup of the first; it must not abort it."""
+    before = signal.getsignal(signal.SIGTERM)
+    with InterruptWatch() as watch:
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        cleaned = False
+        os.kill(os.getpid(), signal.SIGINT)  # during the cleanup: noted, not raised
+        time.sleep(0.05)
+        cleaned = True
+    assert watch.interrupted and cleaned
+    assert "SIGINT again: already stopping" in capfd.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is before

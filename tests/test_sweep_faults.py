@@ -60,6 +60,8 @@ def test_ctrl_c_fails_the_running_trial_kills_the_parent_and_resumes(tmp_path) -
         proc.kill()
         pytest.fail("the sweep never reached a second trial")
     proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)  # pressed twice: the second must not break the cleanup
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode != 0, out[-2000:]
     assert "Traceback" not in out, out[-3000:]

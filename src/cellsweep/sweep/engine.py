@@ -218,6 +218,11 @@ class InterruptWatch:
     Lightning turns Ctrl-C inside ``fit`` into its own shutdown and a ``SystemExit``; the sweep
     still has to end its parent run as KILLED, not FAILED. SIGTERM (a scheduler's stop) is
     treated as Ctrl-C so that the running trial is failed cleanly as well.
+
+    Only the first signal interrupts. A second one (Ctrl-C pressed twice, or a scheduler that
+    signals each task of an array) would otherwise land inside the cleanup and leave the trial
+    RUNNING until another worker's heartbeat check fails it; the cleanup takes seconds, and
+    SIGKILL still stops everything at once.
     """
 
     def __init__(self) -> None:
@@ -225,8 +230,13 @@ class InterruptWatch:
         self._old: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if self.interrupted:
+            # os.write, not print: a print here could re-enter one the signal interrupted
+            os.write(2, f"{name} again: already stopping, recording the running trial\n".encode())
+            return
         self.interrupted = True
-        raise KeyboardInterrupt(signal.Signals(signum).name)
+        raise KeyboardInterrupt(name)
 
     def __enter__(self) -> InterruptWatch:
         if threading.current_thread() is threading.main_thread():
