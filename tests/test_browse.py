@@ -49,7 +49,12 @@ def test_mlflow_ui_lists_parent_and_child_runs(tmp_path, capsys, monkeypatch) ->
             )
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             # MLflow 3 opens experiments on a GenAI overview: go to the training-runs table
-            page.goto(f"{uri}/#/experiments/{exp.experiment_id}/runs", wait_until="networkidle")
+            # not "networkidle": the UI keeps polling, and a loaded machine never goes quiet
+            page.goto(
+                f"{uri}/#/experiments/{exp.experiment_id}/runs",
+                wait_until="domcontentloaded",
+                timeout=120_000,
+            )
             page.get_by_text("study:t-window").first.wait_for(timeout=60_000)
             # child runs are nested under the parent: expand it, then both trials show
             page.locator("button[data-component-id*='runnamecellrenderer']").first.click()

@@ -114,8 +114,8 @@ def test_ctrl_c_of_the_submitting_command_cancels_the_array(tmp_path) -> None:
         text=True,
     )
     journal = tmp_path / "sweeps" / "optuna.journal"
-    deadline = time.time() + 300
-    while time.time() < deadline:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
         time.sleep(0.5)
         if journal.exists():
             running = [t for t in load(tmp_path).trials if t.state == TrialState.RUNNING]
@@ -131,8 +131,8 @@ def test_ctrl_c_of_the_submitting_command_cancels_the_array(tmp_path) -> None:
     cancelled = (tmp_path / "slurm" / "scancel.log").read_text().split()
     assert sorted(cancelled) == ["4242_0", "4242_1"]  # each task once
     # the workers got SIGTERM from scancel: their trials end FAIL and are queued again
-    deadline = time.time() + 60
-    while time.time() < deadline:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         trials = load(tmp_path).trials
         if not [t for t in trials if t.state == TrialState.RUNNING]:
             break

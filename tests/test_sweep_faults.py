@@ -40,11 +40,11 @@ def _argv(tmp: Path, n_trials: int, epochs: int = 15) -> list[str]:
 
 @pytest.mark.slow
 def test_ctrl_c_fails_the_running_trial_kills_the_parent_and_resumes(tmp_path) -> None:
-    argv = _argv(tmp_path, 4, epochs=80)  # a trial lasts seconds: the signal lands inside one
+    argv = _argv(tmp_path, 4, epochs=150)  # a trial lasts seconds: the signal lands inside one
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     journal = tmp_path / "sweeps" / "optuna.journal"
-    deadline = time.time() + 300
-    while time.time() < deadline:  # wait until one trial is done and the next one runs
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # wait until one trial is done and the next one runs
         time.sleep(0.5)
         if journal.exists():
             study = load(tmp_path)
@@ -100,7 +100,10 @@ def test_kill_9_of_a_worker_mid_trial_is_retried_and_its_run_ends_failed(tmp_pat
     """A worker killed with SIGKILL leaves its trial RUNNING; the heartbeat check fails it (and
     its MLflow run), queues its parameters again, and the study still reaches n_trials."""
     argv = [
-        *_argv(tmp_path, 4, epochs=80),  # trials outlast the second worker's start
+        # seconds-long trials, and enough of them to be left once the second worker has
+        # started (its imports take seconds): at 80 epochs CI finished the study before
+        # the two ever ran side by side
+        *_argv(tmp_path, 6, epochs=250),
         "hydra.sweeper.n_workers=2",
         "hydra.sweeper.heartbeat_interval=1",
         "hydra.sweeper.grace_period=4",
@@ -108,8 +111,8 @@ def test_kill_9_of_a_worker_mid_trial_is_retried_and_its_run_ends_failed(tmp_pat
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     journal = tmp_path / "sweeps" / "optuna.journal"
     victim = None
-    deadline = time.time() + 300
-    while victim is None and time.time() < deadline:
+    deadline = time.monotonic() + 300
+    while victim is None and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.5)
         out = subprocess.run(
             ["pgrep", "-f", "-P", str(proc.pid), "cellsweep.train"], capture_output=True, text=True
@@ -119,7 +122,9 @@ def test_kill_9_of_a_worker_mid_trial_is_retried_and_its_run_ends_failed(tmp_pat
             running = [t for t in study.trials if t.state == TrialState.RUNNING]
             if len(running) == 2 and all("mlflow_run_id" in t.user_attrs for t in running):
                 victim = int(out[0])  # both trials are inside their MLflow runs
-    assert victim is not None, "the worker process never started a trial"
+    if victim is None:
+        proc.kill()
+        pytest.fail("the two workers never ran trials side by side: " + proc.stdout.read()[-2000:])
     os.kill(victim, signal.SIGKILL)
     out = proc.communicate(timeout=600)[0]
     assert proc.returncode == 0, out[-3000:]
@@ -128,7 +133,7 @@ def test_kill_9_of_a_worker_mid_trial_is_retried_and_its_run_ends_failed(tmp_pat
     assert len(stale) == 1
     retry = next(t for t in study.trials if t.user_attrs.get("retry_of") == stale[0].number)
     assert retry.state == TrialState.COMPLETE and retry.params == stale[0].params
-    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 4
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 6
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
     _, runs = mlflow_runs(tmp_path)
     killed = [r for r in runs if r.data.tags.get("cellsweep.trial") == str(stale[0].number)]
