@@ -12,15 +12,14 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
 
-from conftest import TINY, store_overrides
 from test_sweep_e2e import load, mlflow_runs
+from test_sweep_faults import _argv as sweep_argv
 
 FAKE = Path(__file__).parent / "fake_slurm"
 PLANTED = "planted-secret-4f1c"  # in the submitting shell's environment only
@@ -37,20 +36,7 @@ def _env(tmp: Path) -> dict[str, str]:
 
 def _argv(tmp: Path, n_trials: int, epochs: int) -> list[str]:
     return [
-        sys.executable,
-        "-m",
-        "cellsweep.train",
-        "-m",
-        "sweep=chemotaxis/window",
-        *TINY,
-        *store_overrides(tmp),
-        f"paths.sweeps_dir={tmp / 'sweeps'}",
-        f"hydra.sweep.dir={tmp / 'multirun'}",
-        f"hydra.sweeper.n_trials={n_trials}",
-        "hydra.sweeper.study_name=t-window",
-        "hydra.sweeper.pruner=none",
-        "task.window_steps=choice(10,20,50)",
-        f"trainer.max_epochs={epochs}",
+        *sweep_argv(tmp, n_trials, epochs),
         "hydra/launcher=slurm",
         "hydra.launcher.partition=debug",
         "hydra.launcher.cpus_per_task=1",

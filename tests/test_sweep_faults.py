@@ -15,27 +15,13 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from conftest import TINY, store_overrides
-from test_sweep_e2e import load, mlflow_runs
+from test_sweep_e2e import load, mlflow_runs, sweep_args
 
 
 def _argv(tmp: Path, n_trials: int, epochs: int = 15) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "cellsweep.train",
-        "-m",
-        "sweep=chemotaxis/window",
-        *TINY,
-        *store_overrides(tmp),
-        f"paths.sweeps_dir={tmp / 'sweeps'}",
-        f"hydra.sweep.dir={tmp / 'multirun'}",
-        f"hydra.sweeper.n_trials={n_trials}",
-        "hydra.sweeper.study_name=t-window",
-        "hydra.sweeper.pruner=none",
-        "task.window_steps=choice(10,20,50,100)",
-        f"trainer.max_epochs={epochs}",
-    ]
+    """The sweep as a separate process (it gets signals), trials of ``epochs`` epochs."""
+    extra = ("hydra.sweeper.pruner=none", f"trainer.max_epochs={epochs}")
+    return [sys.executable, "-m", "cellsweep.train", *sweep_args(tmp, n_trials, *extra)]
 
 
 @pytest.mark.slow

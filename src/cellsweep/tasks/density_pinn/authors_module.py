@@ -215,14 +215,12 @@ class AuthorsPINN(L.LightningModule):
         with torch.no_grad():
             lam_b, lam_d, dec = self.population()
             f = self.pdf(self.curve.grid.float(), dec)[0].double()
-            p, mu, _ = self.curve.transitions(
-                f, torch.tensor(lam_b).double(), torch.tensor(lam_d).double()
-            )
+            p, mu, _ = self.curve.transitions(f, self._rate(lam_b), self._rate(lam_d))
             self.log("val/nll_heldout", self.heldout_nll(p, mu), prog_bar=True, batch_size=1)
             if self.truth is not None:
                 tr = self.truth
-                f_true_grid = torch.tensor(tr.grid, dtype=torch.float32)
-                f_hat = self.pdf(f_true_grid, dec)[0].double().numpy()
+                f_true_grid = torch.tensor(tr.grid, dtype=torch.float32, device=self.fit.device)
+                f_hat = self.pdf(f_true_grid, dec)[0].double().cpu().numpy()
                 self.log("val/density_w1", wasserstein1(tr.grid, f_hat, tr.f_tau), batch_size=1)
                 self.log("val/lambda_b_rel_err", abs(lam_b / tr.lambda_b - 1), batch_size=1)
                 self.log("val/lambda_d_rel_err", abs(lam_d / tr.lambda_d - 1), batch_size=1)
@@ -237,6 +235,10 @@ class AuthorsPINN(L.LightningModule):
         base = p * (1 - p) * x0.clamp_min(0) + mu.clamp_min(0) + 1e-9
         a = ((x1 - p * x0 - mu) ** 2 / base).mean().clamp_min(1e-9)
         return gaussian_transition_nll(v, p, mu, a.log()).mean()
+
+    def _rate(self, value: float) -> torch.Tensor:
+        """A rate as a float64 scalar on the module's device, for the mean-curve integrator."""
+        return torch.tensor(float(value), dtype=torch.float64, device=self.fit.device)
 
     def population(self) -> tuple[float, float, dict[str, torch.Tensor]]:
         """Rates and decoded kernels of the mean trace at its latent mean."""
@@ -260,10 +262,8 @@ class AuthorsPINN(L.LightningModule):
         f = self.pdf(grid, dec).cpu().numpy()
         f_mean, f_sd = f.mean(0), f.std(0)
         _, _, dec0 = self.population()
-        f0 = self.pdf(self.curve.grid.float().to(mu.device), dec0)[0].double().cpu()
-        _, _, y = self.curve.transitions(
-            f0, torch.tensor(float(lb.mean())).double(), torch.tensor(float(ld.mean())).double()
-        )
+        f0 = self.pdf(self.curve.grid.float(), dec0)[0].double()
+        _, _, y = self.curve.transitions(f0, self._rate(lb.mean()), self._rate(ld.mean()))
         return Estimates(
             lambda_b=float(lb.mean()),
             lambda_d=float(ld.mean()),
@@ -274,6 +274,6 @@ class AuthorsPINN(L.LightningModule):
             f_lo=np.clip(f_mean - 1.96 * f_sd, 0, None),
             f_hi=f_mean + 1.96 * f_sd,
             times=self.times,
-            mean=y.numpy(),
+            mean=y.cpu().numpy(),
             interval_method="latent samples",
         )

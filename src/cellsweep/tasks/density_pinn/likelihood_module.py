@@ -140,9 +140,13 @@ class LikelihoodPINN(L.LightningModule):
         )
 
     # -- reporting -----------------------------------------------------------------------------
+    def _tensor(self, values: np.ndarray) -> torch.Tensor:
+        """A float64 tensor on the module's device (CUDA while Lightning validates there)."""
+        return torch.as_tensor(values, dtype=torch.float64, device=self.log_lambda_b.device)
+
     @torch.no_grad()
     def pdf_on_grid(self) -> np.ndarray:
-        return self.family(torch.tensor(self.grid, dtype=torch.float64)).cpu().numpy()
+        return self.family(self._tensor(self.grid)).cpu().numpy()
 
     @torch.no_grad()
     def truth_metrics(self) -> dict[str, float]:
@@ -150,7 +154,7 @@ class LikelihoodPINN(L.LightningModule):
             return {}
         tr = self.truth
         lam_b_true = tr.lambda_b * (tr.scale if self.kind == "gaussian" else 1.0)
-        f_hat = self.family(torch.tensor(tr.grid, dtype=torch.float64)).cpu().numpy()
+        f_hat = self.family(self._tensor(tr.grid)).cpu().numpy()
         return {
             "val/density_w1": wasserstein1(tr.grid, f_hat, tr.f_tau),
             "val/lambda_b_rel_err": abs(float(self.log_lambda_b.exp()) / lam_b_true - 1),
@@ -237,20 +241,22 @@ class LikelihoodPINN(L.LightningModule):
                 cis[name] = self.profile_interval(name, se)
             else:
                 cis[name] = (math.exp(v - Z95 * se), math.exp(v + Z95 * se))
-        gen = torch.Generator().manual_seed(seed)
-        grid = torch.tensor(self.grid, dtype=torch.float64)
+        gen = torch.Generator().manual_seed(seed)  # on the CPU: the same draws on any device
+        grid = self._tensor(self.grid)
         curves = []
         with torch.no_grad():
             for _ in range(draws):
                 theta = flat0 + root @ torch.randn(
                     flat0.numel(), generator=gen, dtype=torch.float64
-                )
+                ).to(flat0.device)
                 params = {
                     n.removeprefix("family."): v
                     for n, v in self._unflat(layout, theta).items()
                     if n.startswith("family.")
                 }
-                curves.append(torch.func.functional_call(self.family, params, (grid,)).numpy())
+                curves.append(
+                    torch.func.functional_call(self.family, params, (grid,)).cpu().numpy()
+                )
             _, _, y = self.transitions()
         band = np.percentile(np.stack(curves), [2.5, 97.5], axis=0) if curves else None
         f_hat = self.pdf_on_grid()

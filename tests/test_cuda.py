@@ -1,0 +1,77 @@
+"""Training on a CUDA GPU: both workloads, both Density-PINN estimators, and a sweep's trials.
+
+Skipped, with the reason, where torch sees no GPU (CI has none); run it on a GPU machine with
+`pytest tests/test_cuda.py`. It caught tensors made on the CPU inside validation steps, which
+CPU-only tests cannot see.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from conftest import TINY, run_train, store_overrides
+
+pytestmark = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU (torch.cuda.is_available() is False)"
+)
+QUIET = ["trainer.enable_progress_bar=false"]
+CASES = {
+    "chemotaxis": ("chemotaxis", [*TINY, "task.sim.device=cuda"]),
+    "density_pinn likelihood": (
+        "density_pinn",
+        ["experiment=density_pinn/bimodal", "trainer.max_epochs=4", *QUIET],
+    ),
+    "density_pinn authors": (
+        "density_pinn",
+        [
+            "experiment=density_pinn/bimodal",
+            "model=density_pinn/authors",
+            "trainer.max_epochs=20",
+            *QUIET,
+        ],
+    ),
+}
+
+
+def _runs(tmp: Path, workload: str) -> list:
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(f"cellsweep-{workload}")
+    return client.search_runs([exp.experiment_id])
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_trains_on_cuda(name, tmp_path, capsys) -> None:
+    workload, argv = CASES[name]
+    code, _, err = run_train([*argv, "trainer=gpu", *store_overrides(tmp_path)], capsys)
+    assert code == 0, err
+    (run,) = _runs(tmp_path, workload)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["trainer.accelerator"] == "gpu"
+    assert run.data.metrics and all(math.isfinite(v) for v in run.data.metrics.values())
+    if name == "density_pinn likelihood":  # the same fit as on the CPU (float64 throughout)
+        assert run.data.metrics["val/lambda_d_rel_err"] < 0.3
+
+
+def test_sweep_trials_on_cuda(tmp_path, capsys) -> None:
+    argv = [
+        "-m",
+        "sweep=chemotaxis/window",
+        *TINY,
+        "task.sim.device=cuda",
+        "trainer=gpu",
+        *store_overrides(tmp_path),
+        f"paths.sweeps_dir={tmp_path / 'sweeps'}",
+        f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        "hydra.sweeper.n_trials=2",
+    ]
+    code, _, err = run_train(argv, capsys)
+    assert code == 0, err
+    trials = [r for r in _runs(tmp_path, "chemotaxis") if "mlflow.parentRunId" in r.data.tags]
+    assert len(trials) == 2
+    assert all(r.data.params["trainer.accelerator"] == "gpu" for r in trials)
+    assert all(r.data.tags["cellsweep.trial_state"] == "COMPLETE" for r in trials)
