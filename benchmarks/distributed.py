@@ -5,7 +5,8 @@ time per trial of those services over the embedded stores (journal file + SQLite
 Workers are launched independently (as on several hosts), one torch thread each, on one study
 of 12 equal-cost chemotaxis trials (architecture and τ pinned, the learning rate searched).
 On a 2-core machine the third worker shares a core: the 3-worker row measures contention, not
-a third machine.
+a third machine. The four runs go round REPEATS times; each ratio is taken within one round
+(side by side) and the table gives medians, because this shared machine's speed drifts.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import markdown_table, write_result
 
 N_TRIALS = 12
+REPEATS = 3
 SCRIPT = project_root() / "scripts" / "services.sh"
 PINNED = [
     "task.sim.n_particles=20000",
@@ -92,6 +94,7 @@ def run(n_workers: int, name: str, workdir: Path, env: dict, distributed: bool) 
     done = [t for t in study.trials if t.datetime_complete is not None]
     durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in done]
     return {
+        "name": name,
         "workers": n_workers,
         "stores": "PostgreSQL + MLflow server" if distributed else "journal + SQLite",
         "trials": len(done),
@@ -119,15 +122,30 @@ def main() -> None:
         )
         env = {**os.environ, **exports, "OMP_NUM_THREADS": "1"}
         try:
-            rows = [run(1, "bench-embedded-1", workdir, env, distributed=False)]
-            rows += [run(n, f"bench-dist-{n}", workdir, env, True) for n in (1, 2, 3)]
+            rounds = [
+                [run(1, f"bench-embedded-1-{r}", workdir, env, distributed=False)]
+                + [run(n, f"bench-dist-{n}-{r}", workdir, env, True) for n in (1, 2, 3)]
+                for r in range(REPEATS)
+            ]
         finally:
             subprocess.run(["bash", str(SCRIPT), "stop"], env=senv, capture_output=True)
-    emb, one = rows[0], rows[1]
-    extra_ms = 1000 * (one["wall_s"] - emb["wall_s"]) / N_TRIALS
-    extra_trial_ms = 1000 * (one["median_trial_s"] - emb["median_trial_s"])
+    med = statistics.median
+    # per round: the services' extra time per trial, and each worker count's speed-up over 1
+    extra_ms = med([1000 * (r[1]["wall_s"] - r[0]["wall_s"]) / N_TRIALS for r in rounds])
+    extra_trial_ms = med([1000 * (r[1]["median_trial_s"] - r[0]["median_trial_s"]) for r in rounds])
+    speedup = {i: [r[i]["trials_per_min"] / r[1]["trials_per_min"] for r in rounds] for i in (2, 3)}
+    rows = [
+        {
+            "stores": rounds[0][i]["stores"],
+            "workers": rounds[0][i]["workers"],
+            "trials": med([r[i]["trials"] for r in rounds]),
+            **{k: med([r[i][k] for r in rounds]) for k in ("wall_s", "trials_per_min")},
+            "median_trial_s": med([r[i]["median_trial_s"] for r in rounds]),
+        }
+        for i in range(4)
+    ]
     table = markdown_table(
-        ["stores", "workers", "trials", "wall s", "trials/min", "median trial s"],
+        ["stores", "workers", "trials", "wall s", "trials/min", "median trial s", "× 1 worker"],
         [
             [
                 r["stores"],
@@ -136,25 +154,29 @@ def main() -> None:
                 f"{r['wall_s']:.1f}",
                 f"{r['trials_per_min']:.2f}",
                 f"{r['median_trial_s']:.2f}",
+                ", ".join(f"{x:.2f}" for x in speedup[i]) if i in speedup else "",
             ]
-            for r in rows
+            for i, r in enumerate(rows)
         ],
     )
     speedups = ", ".join(
-        f"{r['workers']} workers {r['trials_per_min'] / one['trials_per_min']:.2f}×"
-        for r in rows[2:]
+        f"{rows[i]['workers']} workers {med(speedup[i]):.2f}×" for i in sorted(speedup)
     )
     summary = (
-        f"PostgreSQL + MLflow server against the embedded stores, 1 worker: {extra_ms:+.0f} ms per "
-        f"trial over the whole study ({extra_trial_ms:+.0f} ms in the median trial). Scaling on "
-        f"{os.cpu_count()} cores: {speedups} the trials per minute of 1 worker."
+        f"Medians of {REPEATS} rounds. PostgreSQL + MLflow server against the embedded stores, "
+        f"1 worker: {extra_ms:+.0f} ms per trial over the whole study ({extra_trial_ms:+.0f} ms "
+        f"in the median trial). Scaling on {os.cpu_count()} cores: {speedups} the trials per "
+        "minute of 1 worker."
     )
     print(table)
     print(summary)
     write_result(
         "distributed",
         {
-            "runs": rows,
+            "runs": [x for r in rounds for x in r],
+            "medians": rows,
+            "repeats": REPEATS,
+            "speedups_per_round": {str(rows[i]["workers"]): v for i, v in speedup.items()},
             "extra_ms_per_trial": extra_ms,
             "extra_ms_median_trial": extra_trial_ms,
             "table": table,

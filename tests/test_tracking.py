@@ -269,3 +269,35 @@ def test_metrics_the_server_never_takes_are_saved_and_reported_once(tmp_path, ca
     assert sum("MLflow unreachable" in w for w in warnings) == 1
     assert sum("were not logged" in w for w in warnings) == 1
     assert "hunter2" not in " ".join(warnings)
+
+
+def test_metrics_queued_behind_a_slow_server_go_in_few_requests_in_order() -> None:
+    """Epochs faster than the server: what queued up meanwhile is merged into one request (up to
+    the per-call limit), so the run's end does not wait for one round trip per epoch."""
+    import threading
+
+    from mlflow.entities import Metric
+
+    from cellsweep.tracking.sender import MetricSender
+
+    class Slow:
+        def __init__(self) -> None:
+            self.calls: list[list[int]] = []
+            self.gate = threading.Event()
+
+        def log_batch(self, run_id, metrics):
+            self.gate.wait(5)  # the first request stalls until every epoch is queued
+            time.sleep(0.02)
+            self.calls.append([m.step for m in metrics])
+
+    client = Slow()
+    sender = MetricSender(client, "run1", retry_s=0.05, max_per_call=25)
+    for step in range(60):
+        sender.put([Metric("train/loss", 1.0, 0, step), Metric("val/loss", 1.0, 0, step)])
+    client.gate.set()
+    assert sender.flush(timeout=10) == 0
+    sent = [s for call in client.calls for s in call]
+    assert sent == sorted(sent) and sorted(set(sent)) == list(range(60))  # all, in order
+    assert len(sent) == 120
+    assert all(len(call) <= 25 for call in client.calls)  # 12 epochs (24 values) a request
+    assert len(client.calls) <= 7  # the first, then 59 epochs in requests of 12

@@ -149,7 +149,9 @@ class TrackedRun:
         now = int(time.time() * 1000)
         items = [Metric(k, float(v), now, int(step)) for k, v in metrics.items()]
         if self._sender is None:
-            self._sender = MetricSender(self.client, self.run_id, self.settings.retry_s)
+            self._sender = MetricSender(
+                self.client, self.run_id, self.settings.retry_s, MAX_METRICS_PER_CALL
+            )
         for i in range(0, len(items), MAX_METRICS_PER_CALL):
             self._sender.put(items[i : i + MAX_METRICS_PER_CALL])
 

@@ -1,11 +1,14 @@
 """Per-epoch metrics sent from a background thread, so a tracking outage never stops training.
 
-Training hands each epoch's batch to the queue and goes on. The thread sends batches in order.
-When the tracking server (or a locked SQLite file) refuses one, the batch stays at the head of
-the queue and is tried again every ``retry_s`` seconds: the metrics of the gap arrive once the
-server is back. One warning says when the outage starts and one line when it ends. What is
-still unsent when the run ends, after ``flush`` has waited, is saved to a JSON file and
-reported as lost in one warning; nothing fails silently.
+Training hands each epoch's batch to the queue and goes on. The thread sends batches in order,
+merging whatever has queued up meanwhile into one request (up to ``max_per_call`` values): a
+tracking server slower than the epochs gets a few large requests instead of one per epoch,
+which is what made a trial wait at its end for its metrics to drain. When the tracking server
+(or a locked SQLite file) refuses one, the batch stays at the head of the queue and is tried
+again every ``retry_s`` seconds: the metrics of the gap arrive once the server is back. One
+warning says when the outage starts and one line when it ends. What is still unsent when the
+run ends, after ``flush`` has waited, is saved to a JSON file and reported as lost in one
+warning; nothing fails silently.
 """
 
 from __future__ import annotations
@@ -24,8 +27,11 @@ log = logging.getLogger("cellsweep.tracking")
 
 
 class MetricSender:
-    def __init__(self, client: Any, run_id: str, retry_s: float = 5.0) -> None:
+    def __init__(
+        self, client: Any, run_id: str, retry_s: float = 5.0, max_per_call: int = 1000
+    ) -> None:
         self.client, self.run_id, self.retry_s = client, run_id, retry_s
+        self.max_per_call = max_per_call
         self._queue: deque[list[Any]] = deque()
         self._cond = threading.Condition()
         self._closing = False
@@ -43,6 +49,14 @@ class MetricSender:
         with self._cond:
             return sum(len(b) for b in self._queue)
 
+    def _merged_head(self) -> list[Any]:
+        """The head batch, with the batches queued behind it merged in, in order (under lock)."""
+        q = self._queue
+        while len(q) > 1 and len(q[0]) + len(q[1]) <= self.max_per_call:
+            head = q.popleft()
+            q[0] = head + q[0]
+        return q[0]
+
     def _loop(self) -> None:
         while True:
             with self._cond:
@@ -50,7 +64,7 @@ class MetricSender:
                     self._cond.wait()
                 if not self._queue:
                     return
-                batch = self._queue[0]
+                batch = self._merged_head()
             try:
                 self.client.log_batch(self.run_id, metrics=batch)
             except Exception as exc:
