@@ -138,9 +138,10 @@ def main() -> None:
         {
             "stores": rounds[0][i]["stores"],
             "workers": rounds[0][i]["workers"],
-            "trials": med([r[i]["trials"] for r in rounds]),
-            **{k: med([r[i][k] for r in rounds]) for k in ("wall_s", "trials_per_min")},
-            "median_trial_s": med([r[i]["median_trial_s"] for r in rounds]),
+            **{
+                k: med([r[i][k] for r in rounds])
+                for k in ("trials", "wall_s", "trials_per_min", "median_trial_s")
+            },
         }
         for i in range(4)
     ]

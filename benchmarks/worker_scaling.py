@@ -113,10 +113,9 @@ def main() -> None:
         ratios[e] = (median(per_pair[e]), median(steady_pairs))
         for n in (1, 2):
             mine = [x for x in rows if x["epochs"] == e and x["n_workers"] == n]
-            keys = ("wall_s", "trials_per_min", "steady_trials_per_min", "median_trial_s")
+            keys = ("trials", "wall_s", "trials_per_min", "steady_trials_per_min", "median_trial_s")
             medians.append(
-                {"epochs": e, "n_workers": n, "trials": N_TRIALS}
-                | {k: median([x[k] for x in mine]) for k in keys}
+                {"epochs": e, "n_workers": n} | {k: median([x[k] for x in mine]) for k in keys}
             )
     ratio, steady = ratios[EPOCHS[-1]]
     table = markdown_table(

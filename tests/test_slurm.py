@@ -19,7 +19,7 @@ import pytest
 from optuna.trial import TrialState
 
 from test_sweep_e2e import load, mlflow_runs
-from test_sweep_faults import _argv as sweep_argv
+from test_sweep_faults import sweep_command
 
 FAKE = Path(__file__).parent / "fake_slurm"
 PLANTED = "planted-secret-4f1c"  # in the submitting shell's environment only
@@ -36,7 +36,7 @@ def _env(tmp: Path) -> dict[str, str]:
 
 def _argv(tmp: Path, n_trials: int, epochs: int) -> list[str]:
     return [
-        *sweep_argv(tmp, n_trials, epochs),
+        *sweep_command(tmp, n_trials, epochs),
         "hydra/launcher=slurm",
         "hydra.launcher.partition=debug",
         "hydra.launcher.cpus_per_task=1",

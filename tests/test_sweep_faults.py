@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from test_sweep_e2e import load, mlflow_runs, sweep_args
 
 
-def _argv(tmp: Path, n_trials: int, epochs: int = 15) -> list[str]:
+def sweep_command(tmp: Path, n_trials: int, epochs: int = 15) -> list[str]:
     """The sweep as a separate process (it gets signals), trials of ``epochs`` epochs."""
     extra = ("hydra.sweeper.pruner=none", f"trainer.max_epochs={epochs}")
     return [sys.executable, "-m", "cellsweep.train", *sweep_args(tmp, n_trials, *extra)]
@@ -26,7 +26,7 @@ def _argv(tmp: Path, n_trials: int, epochs: int = 15) -> list[str]:
 
 @pytest.mark.slow
 def test_ctrl_c_fails_the_running_trial_kills_the_parent_and_resumes(tmp_path) -> None:
-    argv = _argv(tmp_path, 4, epochs=150)  # a trial lasts seconds: the signal lands inside one
+    argv = sweep_command(tmp_path, 4, epochs=150)  # seconds-long trials: the signal lands in one
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     journal = tmp_path / "sweeps" / "optuna.journal"
     deadline = time.monotonic() + 300
@@ -89,7 +89,7 @@ def test_kill_9_of_a_worker_mid_trial_is_retried_and_its_run_ends_failed(tmp_pat
         # seconds-long trials, and enough of them to be left once the second worker has
         # started (its imports take seconds): at 80 epochs CI finished the study before
         # the two ever ran side by side
-        *_argv(tmp_path, 6, epochs=250),
+        *sweep_command(tmp_path, 6, epochs=250),
         "hydra.sweeper.n_workers=2",
         "hydra.sweeper.heartbeat_interval=1",
         "hydra.sweeper.grace_period=4",

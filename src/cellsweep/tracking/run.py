@@ -20,12 +20,11 @@ from urllib.parse import urlsplit
 
 from cellsweep.errors import ConfigError
 from cellsweep.tracking.redact import redact_uri
-from cellsweep.tracking.sender import MetricSender
+from cellsweep.tracking.sender import MAX_METRICS_PER_CALL, MetricSender
 
 log = logging.getLogger(__name__)
 
 MAX_PARAMS_PER_CALL = 100
-MAX_METRICS_PER_CALL = 1000
 
 
 @dataclass(frozen=True)
@@ -149,9 +148,7 @@ class TrackedRun:
         now = int(time.time() * 1000)
         items = [Metric(k, float(v), now, int(step)) for k, v in metrics.items()]
         if self._sender is None:
-            self._sender = MetricSender(
-                self.client, self.run_id, self.settings.retry_s, MAX_METRICS_PER_CALL
-            )
+            self._sender = MetricSender(self.client, self.run_id, self.settings.retry_s)
         for i in range(0, len(items), MAX_METRICS_PER_CALL):
             self._sender.put(items[i : i + MAX_METRICS_PER_CALL])
 

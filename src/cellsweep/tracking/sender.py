@@ -24,11 +24,16 @@ from typing import Any
 from cellsweep.tracking.redact import redact_text
 
 log = logging.getLogger("cellsweep.tracking")
+MAX_METRICS_PER_CALL = 1000  # MLflow's log_batch limit
 
 
 class MetricSender:
     def __init__(
-        self, client: Any, run_id: str, retry_s: float = 5.0, max_per_call: int = 1000
+        self,
+        client: Any,
+        run_id: str,
+        retry_s: float = 5.0,
+        max_per_call: int = MAX_METRICS_PER_CALL,
     ) -> None:
         self.client, self.run_id, self.retry_s = client, run_id, retry_s
         self.max_per_call = max_per_call
