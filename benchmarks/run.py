@@ -13,6 +13,7 @@ import distributed
 import pruning_savings
 import sim_throughput
 import sweep_overhead
+import window_selection
 import window_tradeoff
 import worker_scaling
 from common import HERE, load_result
@@ -22,6 +23,7 @@ BENCHES = {
     "window_tradeoff": window_tradeoff.main,
     "sweep_overhead": sweep_overhead.main,
     "pruning_savings": pruning_savings.main,
+    "window_selection": window_selection.main,
     "worker_scaling": worker_scaling.main,
     "distributed": distributed.main,
     "density_pinn_recovery": density_pinn_recovery.main,
@@ -61,6 +63,7 @@ def render() -> str:
         "worker_scaling",
         "distributed",
         "density_pinn_recovery",
+        "window_selection",
     ):
         res = load_result(name)
         if res:

@@ -87,13 +87,20 @@ def cmd_studies(args: argparse.Namespace) -> int:
     """List the studies in the storage with their trial counts and best values."""
     import optuna
 
+    from cellsweep.sweep.identity import FINGERPRINT_ATTR, IDENTITY_ATTR
+
     summaries = optuna.get_all_study_summaries(_storage(args), include_best_trial=True)
     if not summaries:
         print("no studies yet: run cellsweep-train -m sweep=<name>")
     for s in sorted(summaries, key=lambda s: s.study_name):
         best = f", best {s.best_trial.values}" if s.best_trial is not None else ""
         dirs = ",".join(d.name.lower() for d in s.directions)
-        print(f"{s.study_name}: {s.n_trials} trials ({dirs}){best}")
+        fp = s.user_attrs.get(FINGERPRINT_ATTR)
+        identity = s.user_attrs.get(IDENTITY_ATTR) or {}
+        files = sorted(k.partition(".")[2] for k in identity if k.startswith("file."))
+        what = f", fingerprint {fp}" if fp else ""
+        what += f" (data: {', '.join(files)})" if files else ""
+        print(f"{s.study_name}: {s.n_trials} trials ({dirs}){best}{what}")
     return 0
 
 

@@ -17,17 +17,30 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from cellsweep.errors import ConfigError
+from cellsweep.sweep.identity import FINGERPRINT_CHARS
 
 UNSAFE = re.compile(r"\$\{|_target_")
 
 
 def load_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
+    """The study ``name``, or the one study ``name-<fingerprint>`` (the default names carry
+    their fingerprint: ``cellsweep best chemotaxis-window`` finds ``chemotaxis-window-1a2b3c4d``
+    while there is one; with several, each must be named in full)."""
     names = [
         s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
     ]
     if name not in names:
-        known = ", ".join(sorted(names)) or "none"
-        raise ConfigError(f"no study named {name!r} in the storage (studies: {known})")
+        tagged = re.compile(rf"{re.escape(name)}-[0-9a-f]{{{FINGERPRINT_CHARS}}}")
+        matches = sorted(n for n in names if tagged.fullmatch(n))
+        if len(matches) > 1:
+            raise ConfigError(
+                f"{len(matches)} studies of {name!r} (one per data, task, fixed config or "
+                f"space): name one of {', '.join(matches)} (`cellsweep studies` shows them)"
+            )
+        if not matches:
+            known = ", ".join(sorted(names)) or "none"
+            raise ConfigError(f"no study named {name!r} in the storage (studies: {known})")
+        name = matches[0]
     return optuna.load_study(study_name=name, storage=storage)
 
 

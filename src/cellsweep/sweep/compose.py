@@ -47,14 +47,18 @@ class TrialComposer:
                 return None
         return parsed
 
+    def base(self) -> DictConfig:
+        """The study's tree: the app's config with the fixed overrides, no sampled value."""
+        if self._base is None:
+            self._base = self._full(self.fixed)
+        return self._base
+
     def compose(self, overrides: Sequence[str]) -> DictConfig:
         overrides = list(overrides)
         if not self.enabled or overrides[: len(self.fixed)] != self.fixed:
             return self._full(overrides)
         sampled = overrides[len(self.fixed) :]
-        if self._base is None:
-            self._base = self._full(self.fixed)
-        parsed = self._value_overrides(sampled, self._base)
+        parsed = self._value_overrides(sampled, self.base())
         if parsed is None:
             return self._full(overrides)
         cfg = copy.deepcopy(self._base)

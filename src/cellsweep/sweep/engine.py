@@ -17,6 +17,7 @@ import signal
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from optuna.trial import TrialState
 
 from cellsweep.errors import ConfigError, SweepAborted
 from cellsweep.sweep.context import TrialContext, trial_scope
+from cellsweep.sweep.identity import StudyIdentity
 from cellsweep.sweep.report import study_figures, study_summary
 from cellsweep.sweep.space import SearchSpace, suggest
 from cellsweep.sweep.study import (
@@ -36,6 +38,7 @@ from cellsweep.sweep.study import (
     make_storage,
     normalize_directions,
     open_study,
+    seeded,
 )
 
 log = logging.getLogger("cellsweep.sweep")
@@ -60,6 +63,8 @@ class SweepSettings:
     seed: int | None = None
     heartbeat_interval: float = 10.0
     grace_period: float = 60.0
+    # top-level config keys that say where things go, not what a study is (identity.py)
+    identity_ignore: Sequence[str] = ("paths", "tracking", "storage", "run_name")
 
     def __post_init__(self) -> None:
         if not isinstance(self.n_trials, int) or self.n_trials <= 0:
@@ -116,8 +121,12 @@ def fail_stale_trials(study: optuna.Study, grace_period: float, tracker: Any | N
     """Fail RUNNING trials whose heartbeat stopped (a killed worker) and queue them again.
 
     Optuna's own heartbeat exists only for RDB storages; this one works on every storage: a
-    worker stamps ``heartbeat`` on its running trial, and any worker that finds a stamp older
-    than ``grace_period`` fails the trial (its MLflow run too) and enqueues the same params.
+    worker stamps ``heartbeat`` on its running trial, and any live process of the study (a
+    worker between trials, a worker's heartbeat thread during one, the watching parent) that
+    finds a stamp older than ``grace_period`` fails the trial (its MLflow run too) and
+    enqueues the same params. Callers hold the ask lock, so one of them does it; where a
+    storage has no such lock, the loser of the race gets Optuna's ``UpdateFinishedTrialError``
+    and leaves the trial (and its retry) to the winner.
     """
     now, failed = time.time(), []
     storage = study._storage
@@ -128,9 +137,12 @@ def fail_stale_trials(study: optuna.Study, grace_period: float, tracker: Any | N
         if last is None or now - float(last) <= grace_period:
             continue
         reason = f"stale: no heartbeat for {now - float(last):.0f} s (worker killed?)"
-        storage.set_trial_user_attr(t._trial_id, "fail_reason", reason)
-        storage.set_trial_user_attr(t._trial_id, "retried", True)
-        storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        try:
+            storage.set_trial_user_attr(t._trial_id, "fail_reason", reason)
+            storage.set_trial_user_attr(t._trial_id, "retried", True)
+            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another process failed it first (or its worker finished it after all)
         study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
         run_id = t.user_attrs.get("mlflow_run_id")
         if tracker is not None and run_id and hasattr(tracker, "fail_run"):
@@ -141,10 +153,14 @@ def fail_stale_trials(study: optuna.Study, grace_period: float, tracker: Any | N
 
 
 class Heartbeat:
-    """Stamps the running trial every ``interval`` seconds from a daemon thread."""
+    """Stamps the running trial every ``interval`` seconds from a daemon thread, and runs
+    ``check`` (the stale-trial check) after each stamp, so that a dead worker's trial is
+    failed within ``grace_period + interval`` even while this worker's trial is long."""
 
-    def __init__(self, trial: optuna.Trial, interval: float) -> None:
-        self.trial, self.interval = trial, interval
+    def __init__(
+        self, trial: optuna.Trial, interval: float, check: Callable[[], Any] | None = None
+    ) -> None:
+        self.trial, self.interval, self.check = trial, interval, check
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -152,6 +168,11 @@ class Heartbeat:
         while not self._stop.wait(self.interval):
             with contextlib.suppress(Exception):  # a missed beat is retried next interval
                 self.trial.set_user_attr("heartbeat", time.time())
+            if self.check is not None and not self._stop.is_set():
+                try:
+                    self.check()
+                except Exception as exc:  # the next interval tries again
+                    log.debug("stale-trial check failed: %s", exc)
 
     def __enter__(self) -> Heartbeat:
         self.trial.set_user_attr("heartbeat", time.time())
@@ -160,7 +181,7 @@ class Heartbeat:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=max(5.0, 2 * self.interval))
 
 
 def outcome_of(result: Any, error: BaseException | None, objectives: Sequence[str]) -> TrialOutcome:
@@ -274,6 +295,8 @@ def run_study(
     spawn_workers: Callable[[str | None], list[Worker]] | None = None,
     parent_run_id: str | None = None,
     run_trials: bool = True,
+    identity: StudyIdentity | None = None,
+    worker: bool = False,
 ) -> optuna.Study:
     """Run trials until the study holds ``n_trials`` finished ones; returns the study.
 
@@ -284,30 +307,55 @@ def run_study(
     ``n_trials``; a worker with nothing left to ask waits for the others' running trials.
     With ``run_trials=False`` (workers on a cluster) this process only watches: it shows
     progress, fails stale trials, and stops when the study is done or every worker has ended.
+    A ``worker`` (a process this one spawned) uses ``tracker`` only to fail the MLflow runs of
+    stale trials; the parent run is this process's. ``identity`` is checked against the
+    stored study's (identity.py) before anything is written.
     """
     directions = normalize_directions(settings.direction)
     objectives = objective_names(settings.objective, default_objective, len(directions))
     name = settings.study_name
     if not name:
         raise ConfigError("hydra.sweeper.study_name is empty")
-    sampler = make_sampler(settings.sampler, settings.seed)
+    make_sampler(settings.sampler, settings.seed)  # a bad sampler is exit 2, before writing
     pruner = make_pruner(settings.pruner)
     lock = ask_lock(settings.storage, default_storage, name)
+    # asks without a lock (SQLite, MySQL) may count the same trials: tell the processes apart
+    asker = "" if not isinstance(lock, contextlib.nullcontext) else WORKER_ID
+    reseed = seeded(settings.sampler, settings.seed)
+
+    def sampler_for(n_existing: int) -> optuna.samplers.BaseSampler:
+        return make_sampler(settings.sampler, settings.seed, n_existing, asker)
+
     with lock:  # workers launched together create one schema, one study and one parent run
         storage = make_storage(settings.storage, default_storage)
-        study, resumed = open_study(storage, name, directions, sampler, pruner)
-        study.set_user_attr("objectives", objectives)
+        study, resumed = open_study(storage, name, directions, sampler_for(0), pruner, identity)
+        if study.user_attrs.get("objectives") != objectives:
+            study.set_user_attr("objectives", objectives)
+        if study.metric_names != objectives:  # optuna-dashboard's axis labels
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names(objectives)
         parent = parent_run_id
-        if tracker is not None:
-            parent = tracker.start(name, settings.n_trials, directions, objectives, resumed)
+        if tracker is not None and not worker:
+            fingerprint = identity.fingerprint if identity is not None else None
+            parent = tracker.start(
+                name, settings.n_trials, directions, objectives, resumed, fingerprint
+            )
     pruning = len(directions) == 1 and not isinstance(pruner, optuna.pruners.NopPruner)
     c = counts(study)
-    role = "worker" if parent_run_id and tracker is None else "study"
+    role = "worker" if worker else "study"
+    shown_fp = f" (fingerprint {identity.fingerprint})" if identity is not None else ""
     print(
-        f"{role} {name!r}: {c['FINISHED']} of {settings.n_trials} trials finished"
+        f"{role} {name!r}{shown_fp}: {c['FINISHED']} of {settings.n_trials} trials finished"
         f"{' (resuming)' if resumed and role == 'study' else ''}",
         flush=True,
     )
+    stale_lock = ask_lock(settings.storage, default_storage, name)  # the heartbeat thread's
+
+    def check_stale() -> None:
+        with stale_lock:
+            fail_stale_trials(study, settings.grace_period, tracker)
+
     workers = spawn_workers(parent) if spawn_workers is not None else []
     status, shown = "FINISHED", ""
     with InterruptWatch() as watch:
@@ -322,6 +370,8 @@ def run_study(
                     if c["FINISHED"] + c["RUNNING"] < settings.n_trials:
                         check_failure_rate(c, settings, name)
                         if run_trials:
+                            if reseed:  # fresh draws for every ask, by any worker or rerun
+                                study.sampler = sampler_for(len(study.get_trials(deepcopy=False)))
                             trial = study.ask()
                             sampled = suggest(trial, space)
                             overrides = [*base_overrides, *sampled]
@@ -350,21 +400,27 @@ def run_study(
                 )
                 t0 = time.time()
                 try:
-                    with Heartbeat(trial, settings.heartbeat_interval), trial_scope(ctx):
+                    with (
+                        Heartbeat(trial, settings.heartbeat_interval, check_stale),
+                        trial_scope(ctx),
+                    ):
                         result, error = run_job(overrides, ctx)
                 except BaseException as exc:  # Ctrl-C or an exit: fail the trial cleanly, then stop
                     why = "SIGINT/SIGTERM" if watch.interrupted else type(exc).__name__
-                    trial.set_user_attr("fail_reason", f"interrupted: {why}")
-                    if watch.interrupted or isinstance(exc, KeyboardInterrupt):
-                        # not the trial's fault: it does not count as a failure, and the rerun of
-                        # the same command runs its parameters first
-                        trial.set_user_attr("retried", True)
-                        study.enqueue_trial(
-                            trial.params,
-                            user_attrs={"retry_of": trial.number},
-                            skip_if_exists=False,
-                        )
-                    study.tell(trial, state=TrialState.FAIL)
+                    with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                        trial.set_user_attr("fail_reason", f"interrupted: {why}")
+                        retry = watch.interrupted or isinstance(exc, KeyboardInterrupt)
+                        if retry:
+                            # not the trial's fault: it does not count as a failure (retried),
+                            # and the rerun of the same command runs its parameters first
+                            trial.set_user_attr("retried", True)
+                        study.tell(trial, state=TrialState.FAIL)
+                        if retry:
+                            study.enqueue_trial(
+                                trial.params,
+                                user_attrs={"retry_of": trial.number},
+                                skip_if_exists=False,
+                            )
                     raise
                 if study._storage.get_trial(trial._trial_id).state.is_finished():
                     # another worker took it for stale (a pause longer than grace_period: a
@@ -388,6 +444,13 @@ def run_study(
                         study.tell(trial, out.values)
                     else:
                         study.tell(trial, state=out.state)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    log.warning(
+                        "trial %d was failed as stale by another process as it ended here; "
+                        "its retry counts instead",
+                        trial.number,
+                    )
+                    continue
                 except RuntimeError as exc:
                     if "Study.stop" not in str(exc):
                         raise
@@ -412,7 +475,7 @@ def run_study(
             for proc in workers:
                 if proc.poll() is None:
                     proc.terminate()
-            if tracker is not None:
+            if tracker is not None and not worker:
                 tracker.finish(
                     study_summary(study, objectives), study_figures(study, objectives), status
                 )

@@ -20,10 +20,12 @@ from cellsweep.errors import ConfigError
 from cellsweep.sweep.compose import TrialComposer
 from cellsweep.sweep.context import TrialContext
 from cellsweep.sweep.engine import SweepSettings, Worker, run_study
+from cellsweep.sweep.identity import study_identity
 from cellsweep.sweep.space import parse_space, suggest
 from cellsweep.sweep.submit import launcher_kind, make_executor, submit_workers
 
 WORKER_ENV, PARENT_ENV = "CELLSWEEP_SWEEP_WORKER", "CELLSWEEP_PARENT_RUN_ID"
+STUDY_ENV = "CELLSWEEP_STUDY_NAME"  # spawned workers join their parent's study by name
 THREADS_ENV = "CELLSWEEP_THREADS"
 
 
@@ -126,9 +128,12 @@ def flat_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return {**flat, **nested}
 
 
-def default_study_name(config) -> str:
+def default_study_name(config, fingerprint: str) -> str:
+    """``<sweep config>-<fingerprint>``: the same command finds its study again, and another
+    data file, task, fixed override or space gets a study of its own (identity.py)."""
     choice = config.hydra.runtime.choices.get("sweep")
-    return str(choice).replace("/", "-") if choice else "cellsweep"
+    base = str(choice).replace("/", "-") if choice else "cellsweep"
+    return f"{base}-{fingerprint}"
 
 
 def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
@@ -143,17 +148,17 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
     unknown = sorted(set(kw) - {f.name for f in dataclasses.fields(SweepSettings)})
     if unknown:
         raise ConfigError(f"hydra.sweeper.{unknown[0]}: not a key of the cellsweep sweeper")
+    worker = os.environ.get(WORKER_ENV) == "1"
     settings = SweepSettings(
         **{
             **kw,
             "params": {**params, **cli_space},
-            "study_name": kw.get("study_name") or default_study_name(config),
+            "study_name": (os.environ.get(STUDY_ENV) if worker else None) or kw.get("study_name"),
             "seed": int(config.get("seed", 0)),
         }
     )
     space = parse_space(settings.params)
     loader = sweeper.hydra_context.config_loader
-    worker = os.environ.get(WORKER_ENV) == "1"
     launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True) if not worker else {}
     cluster = launcher_kind(launcher) if not worker else None  # workers as submitit jobs
     executor = make_executor(launcher, cluster) if cluster else None
@@ -167,9 +172,18 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
     threads = int(os.environ.get(THREADS_ENV, 0)) if worker else settings.threads()
     if threads:
         set_threads(threads)
+    composer = TrialComposer(loader, config, fixed)
+    identity = study_identity(
+        composer.base(),
+        settings.params,
+        settings.identity_ignore,
+        roots=[Path(str(config.hydra.runtime.cwd))],
+    )
+    if not settings.study_name:
+        settings.study_name = default_study_name(config, identity.fingerprint)
     tracker = None
     tracker_path = sweeper.kwargs.get("tracker")
-    if tracker_path and config.tracking.get("enabled", True) and not worker:
+    if tracker_path and config.tracking.get("enabled", True):
         try:
             tracker_cls = hydra.utils.get_class(str(tracker_path))
         except Exception as exc:
@@ -177,8 +191,6 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
                 f"hydra.sweeper.tracker={tracker_path}: cannot import: {exc}"
             ) from None
         tracker = tracker_cls(tracking=OmegaConf.to_container(config.tracking, resolve=True))
-
-    composer = TrialComposer(loader, config, fixed)
 
     def run_one(overrides: list[str], ctx: TrialContext) -> tuple[Any, BaseException | None]:
         cfg = composer.compose(overrides)
@@ -203,7 +215,7 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
         if worker or n <= 0:
             return []
         per_job = launcher.get("cpus_per_task") or (threads if cluster != "slurm" else 0)
-        env = {WORKER_ENV: "1", PARENT_ENV: parent_run_id or ""}
+        env = {WORKER_ENV: "1", PARENT_ENV: parent_run_id or "", STUDY_ENV: settings.study_name}
         if per_job:
             env |= {THREADS_ENV: str(per_job), "OMP_NUM_THREADS": str(per_job)}
         argv = [
@@ -233,4 +245,6 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
         spawn_workers=spawn,
         parent_run_id=(os.environ.get(PARENT_ENV) or None) if worker else None,
         run_trials=worker or not cluster,
+        identity=identity,
+        worker=worker,
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
+import json
 import time
 import zlib
 from collections.abc import Mapping, Sequence
@@ -20,6 +22,7 @@ import optuna
 from omegaconf import OmegaConf
 
 from cellsweep.errors import ConfigError
+from cellsweep.sweep.identity import FINGERPRINT_ATTR, IDENTITY_ATTR, StudyIdentity, differences
 
 PRUNERS = {
     "none": lambda: optuna.pruners.NopPruner(),
@@ -126,16 +129,47 @@ def _instantiate(node: Any, what: str) -> Any:
     raise ConfigError(f"hydra.sweeper.{what} must be a mapping with _target_, got {node!r}")
 
 
-def make_sampler(node: Any, seed: int | None) -> optuna.samplers.BaseSampler:
-    """Any ``optuna.samplers.*`` by ``_target_``; TPE seeded from the run seed by default."""
+def derive_seed(seed: int, n_existing: int, worker: str = "") -> int:
+    """The seed of the sampler that asks the trial after ``n_existing`` ones.
+
+    A seeded sampler built afresh by every worker and every resume would replay the same
+    random start-up draws; counted under the ask lock, ``n_existing`` is different for every
+    ask of a study, so every ask draws fresh points while the study stays reproducible.
+    ``worker`` tells apart processes that ask without a lock (SQLite, MySQL).
+    """
+    if n_existing == 0 and not worker:
+        return int(seed)
+    digest = hashlib.sha256(f"{seed}:{n_existing}:{worker}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def make_sampler(
+    node: Any, seed: int | None, n_existing: int | None = None, worker: str = ""
+) -> optuna.samplers.BaseSampler:
+    """Any ``optuna.samplers.*`` by ``_target_``; TPE seeded from the run seed by default.
+
+    With ``n_existing``, a seed (the node's own, or the run seed for the default TPE) becomes
+    ``derive_seed(seed, n_existing, worker)``: the sampler for the next ask of a study.
+    """
     if node is None:
+        if seed is not None and n_existing is not None:
+            seed = derive_seed(seed, n_existing, worker)
         return optuna.samplers.TPESampler(seed=seed)
+    if isinstance(node, Mapping) and n_existing is not None and node.get("seed") is not None:
+        node = {**node, "seed": derive_seed(int(node["seed"]), n_existing, worker)}
     sampler = (
         node if isinstance(node, optuna.samplers.BaseSampler) else _instantiate(node, "sampler")
     )
     if not isinstance(sampler, optuna.samplers.BaseSampler):
         raise ConfigError(f"hydra.sweeper.sampler is not an Optuna sampler: {type(sampler)}")
     return sampler
+
+
+def seeded(node: Any, seed: int | None) -> bool:
+    """Whether the sampler config carries a seed (so that each ask needs its own)."""
+    if node is None:
+        return seed is not None
+    return isinstance(node, Mapping) and node.get("seed") is not None
 
 
 def make_pruner(node: Any) -> optuna.pruners.BasePruner:
@@ -166,14 +200,36 @@ def normalize_directions(direction: Any) -> list[str]:
     return [str(d) for d in items]
 
 
+def check_identity(
+    summary: optuna.study.StudySummary, name: str, identity: StudyIdentity | None
+) -> None:
+    """A stored study made by another command (other data, task, fixed config or space) is
+    never resumed: one ConfigError that names what differs and how to start anew."""
+    stored = summary.user_attrs.get(IDENTITY_ATTR)
+    if identity is None or stored is None:  # a study from elsewhere (Optuna's API) is adopted
+        return
+    if isinstance(stored, str):
+        stored = json.loads(stored)
+    if stored == identity.items:
+        return
+    raise ConfigError(
+        f"study {name!r} holds trials of another setup "
+        f"(fingerprint {summary.user_attrs.get(FINGERPRINT_ATTR, '?')}, this command's "
+        f"{identity.fingerprint}: {differences(stored, identity.items)}); drop "
+        "hydra.sweeper.study_name to start a study of its own, or pick a new name"
+    )
+
+
 def open_study(
     storage: optuna.storages.BaseStorage,
     name: str,
     directions: Sequence[str],
     sampler: optuna.samplers.BaseSampler,
     pruner: optuna.pruners.BasePruner,
+    identity: StudyIdentity | None = None,
 ) -> tuple[optuna.Study, bool]:
-    """Create the study, or resume it; (study, resumed). A direction mismatch is a ConfigError."""
+    """Create the study, or resume it; (study, resumed). A direction or identity mismatch is
+    a ConfigError, raised before anything is written."""
     existing = {
         s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
     }
@@ -183,6 +239,7 @@ def open_study(
             raise ConfigError(
                 f"study {name!r} exists with direction {stored}, not {list(directions)}"
             )
+        check_identity(existing[name], name, identity)
     study = optuna.create_study(
         storage=storage,
         study_name=name,
@@ -191,4 +248,7 @@ def open_study(
         pruner=pruner,
         load_if_exists=True,
     )
+    if identity is not None and IDENTITY_ATTR not in study.user_attrs:
+        study.set_user_attr(IDENTITY_ATTR, identity.items)
+        study.set_user_attr(FINGERPRINT_ATTR, identity.fingerprint)
     return study, name in existing

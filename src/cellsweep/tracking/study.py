@@ -16,6 +16,7 @@ from cellsweep.tracking.run import (
 
 log = logging.getLogger(__name__)
 ROLE_TAG, STUDY_TAG = "cellsweep.role", "cellsweep.study"
+FINGERPRINT_TAG = "cellsweep.study_fingerprint"
 
 
 class MLflowStudyTracker:
@@ -34,6 +35,7 @@ class MLflowStudyTracker:
         directions: list[str],
         objectives: list[str],
         resumed: bool,
+        fingerprint: str | None = None,
     ) -> str:
         self.client = _client(self.settings)
         exp_id = ensure_experiment(self.client, self.settings)
@@ -52,16 +54,19 @@ class MLflowStudyTracker:
                 tags={ROLE_TAG: "study", STUDY_TAG: study_name},
             )
             self.run_id = run.info.run_id
+        if fingerprint:
+            self.client.set_tag(self.run_id, FINGERPRINT_TAG, fingerprint)
         self.client.set_tag(self.run_id, "cellsweep.n_trials", str(n_trials))
         self.client.set_tag(self.run_id, "cellsweep.directions", ",".join(directions))
         self.client.set_tag(self.run_id, "cellsweep.objectives", ",".join(objectives))
         return self.run_id
 
     def fail_run(self, run_id: str, reason: str) -> None:
-        """End a dead worker's trial run as FAILED (it would stay RUNNING forever)."""
-        if self.client is None:
-            return
+        """End a dead worker's trial run as FAILED (it would stay RUNNING forever); any process
+        of the study may do it, not only the one that started the parent run."""
         try:
+            if self.client is None:
+                self.client = _client(self.settings)
             self.client.set_tag(run_id, "cellsweep.trial_state", "FAIL")
             self.client.set_tag(run_id, "cellsweep.fail_reason", reason[:500])
             self.client.set_terminated(run_id, status="FAILED")

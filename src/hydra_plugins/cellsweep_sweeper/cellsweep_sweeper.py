@@ -31,6 +31,11 @@ class CellsweepSweeperConf:
     objective: Any = None
     heartbeat_interval: float = 10.0  # seconds between stamps on a running trial
     grace_period: float = 60.0  # a running trial without a stamp for this long is stale
+    # top-level config keys that say where things go, not what a study is: changing them
+    # resumes the same study (everything else, data files' content included, makes a new one)
+    identity_ignore: list[str] = field(
+        default_factory=lambda: ["paths", "tracking", "storage", "run_name"]
+    )
     # a class path, not a _target_ node (Hydra would build it before the sweep has its config)
     tracker: Optional[str] = "cellsweep.tracking.study.MLflowStudyTracker"  # noqa: UP045
     # checks composed trial configs before anything is written (bad input: exit 2); by

@@ -1,0 +1,216 @@
+"""Does the shipped window study choose a good window without the truth?
+
+``cellsweep-train -m sweep=chemotaxis/window experiment=chemotaxis/model<m> seed=<s>``, exactly
+as a user runs it (the sweep's defaults: 30 trials, TPE, median pruner, MLflow on), for Models
+I, II and III and seeds 0, 1, 2, each study in a fresh storage and MLflow store. For each study:
+the final ``val/S_rel_err`` of the trial the study chose (its best ``val/pred_err``), the lowest
+final ``val/S_rel_err`` among its trials, and their ratio (1.0: the objective picked the most
+accurate trial the study produced). Only the store locations and the simulation cache differ
+from a user's command; nothing in the search space or objective is set here.
+
+Target: median ratio ≤ 1.5 for every model.
+
+Results are written after every study, so a run cut short leaves what it measured, marked
+``complete: false``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+from mlflow.tracking import MlflowClient
+
+from cellsweep.paths import project_root
+from cellsweep.sweep.study import make_storage
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import markdown_table, write_result
+
+MODELS = (1, 2, 3)
+SEEDS = (0, 1, 2)
+TARGET = 1.5
+NAME = "window_selection"
+
+
+def study_command(model: int, seed: int, work: Path) -> list[str]:
+    """The user's command, with the stores moved into ``work``."""
+    return [
+        sys.executable,
+        "-m",
+        "cellsweep.train",
+        "-m",
+        "sweep=chemotaxis/window",
+        f"experiment=chemotaxis/model{model}",
+        f"seed={seed}",
+        f"paths.sweeps_dir={work / 'sweeps'}",
+        f"paths.mlruns_dir={work / 'mlruns'}",
+        f"hydra.sweep.dir={work / 'multirun'}",
+        f"paths.cache_dir={project_root() / '.cache' / 'bench'}",
+        "trainer.enable_progress_bar=false",
+    ]
+
+
+def final_metric(client: MlflowClient, run_id: str, key: str) -> float | None:
+    """The metric's value at the run's last logged epoch (what the trial ended with)."""
+    history = client.get_metric_history(run_id, key)
+    return max(history, key=lambda m: (m.step, m.timestamp)).value if history else None
+
+
+def measure_study(model: int, seed: int, work: Path) -> dict[str, Any]:
+    t0 = time.time()
+    proc = subprocess.run(study_command(model, seed, work), capture_output=True, text=True)
+    wall = time.time() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"model {model} seed {seed}: exit {proc.returncode}\n{proc.stderr}")
+    storage = make_storage(None, work / "sweeps" / "optuna.journal")
+    (summary,) = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    client = MlflowClient(tracking_uri=f"sqlite:///{work / 'mlruns' / 'mlflow.db'}")
+    rows = []
+    for t in study.trials:
+        run_id = t.user_attrs.get("mlflow_run_id")
+        if not run_id or t.state not in (
+            optuna.trial.TrialState.COMPLETE,
+            optuna.trial.TrialState.PRUNED,
+        ):
+            continue
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "pred_err": t.value,
+                "S_rel_err": final_metric(client, run_id, "val/S_rel_err"),
+                "S_rel_err_interior": final_metric(client, run_id, "val/S_rel_err_interior"),
+                "params": t.params,
+                "epochs": t.user_attrs.get("epochs"),
+            }
+        )
+    best = study.best_trial
+    chosen = next(r for r in rows if r["number"] == best.number)
+    complete = [r for r in rows if r["state"] == "COMPLETE" and r["S_rel_err"] is not None]
+    lowest = min(complete, key=lambda r: r["S_rel_err"])
+    lowest_any = min((r for r in rows if r["S_rel_err"] is not None), key=lambda r: r["S_rel_err"])
+    return {
+        "model": model,
+        "seed": seed,
+        "study": summary.study_name,
+        "wall_s": wall,
+        "chosen_trial": chosen["number"],
+        "chosen_params": chosen["params"],
+        "chosen_pred_err": chosen["pred_err"],
+        "chosen_S_rel_err": chosen["S_rel_err"],
+        "chosen_S_rel_err_interior": chosen["S_rel_err_interior"],
+        "best_trial": lowest["number"],
+        "best_params": lowest["params"],
+        "best_S_rel_err": lowest["S_rel_err"],
+        "best_S_rel_err_any_state": lowest_any["S_rel_err"],
+        "ratio": chosen["S_rel_err"] / lowest["S_rel_err"],
+        "states": {s.name: sum(t.state == s for t in study.trials) for s in optuna.trial.TrialState},
+        "trials": rows,
+    }
+
+
+def summarize(studies: list[dict[str, Any]]) -> dict[str, Any]:
+    models: dict[str, Any] = {}
+    for m in MODELS:
+        mine = [s for s in studies if s["model"] == m]
+        if not mine:
+            continue
+        models[str(m)] = {
+            "seeds": [s["seed"] for s in mine],
+            "ratio_median": statistics.median(s["ratio"] for s in mine),
+            "ratios": [s["ratio"] for s in mine],
+            "chosen_S_rel_err_median": statistics.median(s["chosen_S_rel_err"] for s in mine),
+            "best_S_rel_err_median": statistics.median(s["best_S_rel_err"] for s in mine),
+            "chosen_window_steps": [s["chosen_params"].get("task.window_steps") for s in mine],
+            "best_window_steps": [s["best_params"].get("task.window_steps") for s in mine],
+            "chosen_loss_order": [s["chosen_params"].get("task.loss.order") for s in mine],
+        }
+    return models
+
+
+def render(studies: list[dict[str, Any]], models: dict[str, Any], done: bool) -> tuple[str, str]:
+    table = markdown_table(
+        [
+            "model",
+            "seed",
+            "chosen τ/Δt, L",
+            "chosen S err",
+            "lowest S err (τ/Δt, L)",
+            "ratio",
+            "pruned",
+            "wall s",
+        ],
+        [
+            [
+                s["model"],
+                s["seed"],
+                f"{s['chosen_params'].get('task.window_steps')}, "
+                f"L{s['chosen_params'].get('task.loss.order')}",
+                f"{100 * s['chosen_S_rel_err']:.1f} %",
+                f"{100 * s['best_S_rel_err']:.1f} % ({s['best_params'].get('task.window_steps')}, "
+                f"L{s['best_params'].get('task.loss.order')})",
+                f"{s['ratio']:.2f}",
+                s["states"]["PRUNED"],
+                f"{s['wall_s']:.0f}",
+            ]
+            for s in studies
+        ],
+    )
+    parts = [
+        f"Model {m}: median ratio {v['ratio_median']:.2f} "
+        f"({'met' if v['ratio_median'] <= TARGET else 'NOT met'})"
+        for m, v in models.items()
+    ]
+    summary = (
+        f"`val/S_rel_err` of the trial chosen by `val/pred_err` / the lowest in its study, "
+        f"medians over seeds (target ≤ {TARGET}): " + "; ".join(parts) + "."
+    )
+    if not done:
+        summary += (
+            f" INCOMPLETE: {len(studies)} of {len(MODELS) * len(SEEDS)} studies ran "
+            "before the run was stopped."
+        )
+    return table, summary
+
+
+def main() -> dict:
+    studies: list[dict[str, Any]] = []
+    for model in MODELS:
+        for seed in SEEDS:
+            with tempfile.TemporaryDirectory(prefix="cellsweep-winsel-") as tmp:
+                res = measure_study(model, seed, Path(tmp))
+            studies.append(res)
+            print(
+                f"model {model} seed {seed}: chosen {res['chosen_S_rel_err']:.4f}, lowest "
+                f"{res['best_S_rel_err']:.4f}, ratio {res['ratio']:.2f} ({res['wall_s']:.0f} s)",
+                flush=True,
+            )
+            done = len(studies) == len(MODELS) * len(SEEDS)
+            models = summarize(studies)
+            table, summary = render(studies, models, done)
+            write_result(
+                NAME,
+                {
+                    "complete": done,
+                    "target_ratio": TARGET,
+                    "models": models,
+                    "studies": studies,
+                    "table": table,
+                    "summary": summary,
+                },
+            )
+    print(table)
+    print(summary)
+    return {"table": table}
+
+
+if __name__ == "__main__":
+    main()
