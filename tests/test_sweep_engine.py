@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 from optuna.trial import TrialState
 
 from cellsweep.sweep.engine import InterruptWatch, SweepSettings, fail_stale_trials, run_study
 from cellsweep.sweep.space import parse_space
+from cellsweep.sweep.study import make_storage
 
 
 def test_a_trial_taken_for_stale_while_it_ran_does_not_stop_its_worker(tmp_path: Path, caplog):
@@ -54,3 +57,110 @@ def test_only_the_first_signal_interrupts(capfd) -> None:
     assert watch.interrupted and cleaned
     assert "SIGINT again: already stopping" in capfd.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def _distinct_startup_params(study) -> None:
+    """No two trials drew the same point (retries of a stale or interrupted trial aside)."""
+    drawn = [
+        tuple(sorted(t.params.items())) for t in study.trials if "retry_of" not in t.user_attrs
+    ]
+    assert len(drawn) == len(set(drawn)), drawn
+
+
+def test_a_resumed_seeded_study_draws_fresh_points(tmp_path: Path) -> None:
+    """TPE seeded by the run seed, built afresh by the rerun: its random start-up draws must
+    not repeat those of the first run (they did: 8 trials at 5 distinct points)."""
+    space = {"x": "interval(0.0, 1.0)", "k": "choice(1, 2, 3)"}
+
+    def job(overrides, ctx):
+        return {"obj": float(ctx.trial.params["x"])}, None
+
+    journal = tmp_path / "j.journal"
+    for n in (4, 8):  # the same command, then resumed to more trials
+        settings = SweepSettings(n_trials=n, params=space, study_name="s", seed=0)
+        study = run_study(settings, parse_space(space), [], "obj", journal, job)
+    assert len(study.trials) == 8
+    _distinct_startup_params(study)
+    # ... and the seeded study stays reproducible
+    again = SweepSettings(n_trials=8, params=space, study_name="s", seed=0)
+    other = run_study(again, parse_space(space), [], "obj", tmp_path / "k.journal", job)
+    assert [t.params for t in other.trials] == [t.params for t in study.trials]
+
+
+def test_two_workers_of_a_seeded_study_draw_fresh_points(tmp_path: Path) -> None:
+    """Two processes of the same seeded command (threads here) ask side by side."""
+    space = {"x": "interval(0.0, 1.0)"}
+    journal = tmp_path / "j.journal"
+
+    def job(overrides, ctx):
+        time.sleep(0.05)
+        return {"obj": float(ctx.trial.params["x"])}, None
+
+    def worker() -> None:
+        settings = SweepSettings(n_trials=10, params=space, study_name="s", seed=3)
+        run_study(settings, parse_space(space), [], "obj", journal, job)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    study = optuna.load_study(study_name="s", storage=make_storage(None, journal))
+    assert len(study.trials) == 10
+    assert len({t.user_attrs["worker"] for t in study.trials}) == 1  # one process, two askers
+    _distinct_startup_params(study)
+
+
+def test_a_dead_workers_trial_fails_while_this_worker_is_mid_trial(tmp_path: Path) -> None:
+    """Another worker starts a trial and dies (no more stamps). The heartbeat thread of the
+    worker whose trial is running fails it within grace_period + heartbeat_interval, without
+    waiting for its own trial to end."""
+    grace, beat = 1.0, 0.25
+    settings = SweepSettings(
+        n_trials=2,
+        params={"x": "interval(0.0, 1.0)"},
+        study_name="s",
+        heartbeat_interval=beat,
+        grace_period=grace,
+    )
+    journal = tmp_path / "j.journal"
+    seen: dict[str, float] = {}
+
+    def job(overrides, ctx):
+        if ctx.trial.number == 0:
+            other = optuna.load_study(study_name="s", storage=make_storage(None, journal))
+            zombie = other.ask()  # the dead worker's trial: stamped once, then never again
+            zombie.set_user_attr("heartbeat", time.time())
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                frozen = other._storage.get_trial(zombie._trial_id)
+                if frozen.state == TrialState.FAIL:
+                    seen["late_s"] = (
+                        frozen.datetime_complete.timestamp() - frozen.user_attrs["heartbeat"]
+                    )
+                    break
+                time.sleep(0.05)
+        return {"obj": float(ctx.trial.params["x"])}, None
+
+    study = run_study(settings, parse_space(settings.params), [], "obj", journal, job)
+    zombie = study.trials[1]
+    assert zombie.state == TrialState.FAIL and "stale" in zombie.user_attrs["fail_reason"]
+    assert "late_s" in seen, "the zombie stayed RUNNING through this worker's whole trial"
+    assert seen["late_s"] <= grace + beat + 1.0  # 1 s of slack for a loaded machine
+    assert [t.state for t in study.trials].count(TrialState.COMPLETE) == 2
+
+
+def test_a_stale_trial_failed_first_elsewhere_is_left_alone(tmp_path: Path) -> None:
+    """Two processes find the same stale trial: the second gets Optuna's
+    UpdateFinishedTrialError and neither fails it twice nor queues it twice."""
+    storage = make_storage(None, tmp_path / "j.journal")
+    study = optuna.create_study(study_name="s", storage=storage)
+    dead = study.ask()
+    dead.suggest_float("x", 0.0, 1.0)
+    dead.set_user_attr("heartbeat", time.time() - 3600)
+    other = optuna.load_study(study_name="s", storage=make_storage(None, tmp_path / "j.journal"))
+    stale = other.get_trials(deepcopy=False, states=(TrialState.RUNNING,))  # seen as stale...
+    assert fail_stale_trials(study, 60.0, None) == [0]  # ...failed first by this one
+    other.get_trials = lambda **kw: stale  # the other still holds its stale view
+    assert fail_stale_trials(other, 60.0, None) == []
+    assert len(study.get_trials(states=(TrialState.WAITING,))) == 1  # queued once

@@ -38,9 +38,16 @@ def test_experiment_logs_a_complete_mlflow_run(model, tiny, tmp_path, capsys) ->
     assert p["model.depth"] == "3" and p["trainer.max_epochs"] == "4"
     assert p["tracking.uri"].startswith("sqlite:///")
     # metrics per epoch, step = epoch
-    for name in ("train/loss", "val/loss", "val/S_rel_err", "val/pred_err"):
+    for name in ("train/loss", "val/loss", "val/S_rel_err", "val/S_rel_err_interior"):
         hist = client.get_metric_history(run.info.run_id, name)
         assert [m.step for m in hist] == [0, 1, 2, 3], name
+    # the UI opens the experiment on its training runs, and the printed link on that view
+    exp = client.get_experiment(run.info.experiment_id)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert f"runs/{run.info.run_id}?workflowType=machine_learning" in out
+    # named after the experiment and the overrides that make it (not where it is stored)
+    assert run.info.run_name.startswith(f"chemotaxis-model{model} task.sim.n_particles=20000")
+    assert "paths." not in run.info.run_name and "hydra." not in run.info.run_name
     # tags
     t = run.data.tags
     assert len(t["mlflow.source.git.commit"]) == 40
@@ -82,6 +89,9 @@ def test_overrides_reach_the_run(tiny, tmp_path, capsys) -> None:
     assert run.data.params["model.depth"] == "2" and run.data.params["model.width"] == "8"
     assert run.data.params["derived.tau"] == "0.01"
     assert len(client.get_metric_history(run.info.run_id, "val/pred_err")) == 2
+    assert run.info.run_name.endswith(
+        "task.window_steps=100 model.depth=2 model.width=8 trainer.max_epochs=2"
+    )
 
 
 def _metrics(out: str) -> dict[str, str]:

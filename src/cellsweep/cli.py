@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from cellsweep.cli_errors import run_cli
 from cellsweep.errors import ConfigError
 from cellsweep.paths import project_root
+from cellsweep.tracking.run import UI_QUERY
 
 
 def default_store() -> tuple[str, Path]:
@@ -47,20 +51,58 @@ def ui_command(host: str, port: int, backend: str | None, artifacts: str | None)
     ]
 
 
+def stop_group(proc: subprocess.Popen, grace: float = 15.0) -> None:
+    """SIGTERM to the server's process group (``mlflow ui`` runs its web server as a child),
+    then SIGKILL whatever is left after ``grace`` seconds: no listener outlives the command."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if proc.poll() is not None and not _group_alive(proc.pid):
+                return
+            time.sleep(0.1)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
-    """Serve the MLflow UI on the project's store; loopback only unless --host says otherwise."""
+    """Serve the MLflow UI on the project's store; loopback only unless --host says otherwise.
+
+    The server runs in its own process group; Ctrl-C (SIGINT) and SIGTERM to this command are
+    passed on to the whole group, so stopping ``cellsweep ui`` (by hand, by a job scheduler or a
+    service manager) stops the server and its workers too.
+    """
     cmd = ui_command(args.host, args.port, args.backend_store_uri, args.artifacts)
     print(f"MLflow UI for {cmd[3]}", flush=True)
-    print(f"open http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
+    print(
+        f"open http://{args.host}:{args.port}/#/experiments{UI_QUERY}  (Ctrl-C to stop)",
+        flush=True,
+    )
     env = dict(os.environ)
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
-    proc = subprocess.Popen(cmd, env=env)
+    stopping: list[int] = []
+
+    def forward(signum: int, frame: object) -> None:
+        stopping.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+    old = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait(timeout=30)
-        return 0
+        code = proc.wait()
+    finally:
+        stop_group(proc)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    return 0 if stopping else code
 
 
 def _storage(args: argparse.Namespace):

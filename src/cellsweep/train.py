@@ -88,6 +88,30 @@ def _hydra_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
+# overrides that say where a run goes or how it shows progress, not what it is
+_NAMELESS = (
+    "experiment=",
+    "paths.",
+    "hydra.",
+    "tracking",
+    "storage",
+    "run_name=",
+    "trainer.enable_",
+)
+
+
+def single_run_name(cfg: DictConfig, overrides: list[str], limit: int = 200) -> str:
+    """A single run's name: ``run_name`` as given on the command line, else the experiment's
+    (or the task's) name followed by the overrides that make this run what it is, e.g.
+    ``chemotaxis-model1 task.window_steps=200 model.depth=4``. Trials are named by the sweep."""
+    if any(o.startswith("run_name=") for o in overrides) and cfg.get("run_name"):
+        return str(cfg.run_name)
+    base = str(cfg.get("run_name") or cfg.task.get("name"))
+    shown = [redact_text(o) for o in overrides if not o.lstrip("+~").startswith(_NAMELESS)]
+    name = " ".join([base, *shown])
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
 def _run_tags(cfg: DictConfig) -> dict[str, Any]:
     commit, dirty = git_state(project_root())
     return {
@@ -137,7 +161,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     out_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(seed, workers=True, verbose=False)  # before the network is initialized
     task = build_task(cfg, out_dir)
-    run_name = cfg.get("run_name") or str(cfg.task.get("name"))
+    run_name = single_run_name(cfg, _hydra_overrides())
     # Everything that can fail on bad input happens before the MLflow run exists: the data are
     # loaded (or simulated) and the trainer is built first, so bad input logs nothing.
     task.datamodule.prepare_data()

@@ -25,6 +25,10 @@ from cellsweep.tracking.sender import MAX_METRICS_PER_CALL, MetricSender
 log = logging.getLogger(__name__)
 
 MAX_PARAMS_PER_CALL = 100
+# MLflow 3's UI opens an experiment by its kind: without this tag, on the GenAI overview (traces,
+# token usage); with it, on the table of training runs, which is what cellsweep logs.
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+UI_QUERY = "?workflowType=machine_learning"  # links open the UI's machine-learning view
 
 
 @dataclass(frozen=True)
@@ -91,9 +95,12 @@ def _client(settings: TrackingSettings):
 
 
 def ensure_experiment(client, settings: TrackingSettings) -> str:
-    """The experiment's id, created on first use (tolerating a concurrent creator)."""
+    """The experiment's id, created on first use (tolerating a concurrent creator), tagged as
+    a model-training experiment so that the UI opens on its runs."""
     exp = client.get_experiment_by_name(settings.experiment)
     if exp is not None:
+        if exp.tags.get(EXPERIMENT_KIND_TAG) is None:  # made by an older cellsweep, or by hand
+            client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return exp.experiment_id
     location = None
     if settings.artifact_location:
@@ -101,7 +108,11 @@ def ensure_experiment(client, settings: TrackingSettings) -> str:
         path.mkdir(parents=True, exist_ok=True)
         location = path.resolve().as_uri()
     try:
-        return client.create_experiment(settings.experiment, artifact_location=location)
+        return client.create_experiment(
+            settings.experiment,
+            artifact_location=location,
+            tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
+        )
     except Exception:  # another process created it in between
         exp = client.get_experiment_by_name(settings.experiment)
         if exp is None:
@@ -174,7 +185,12 @@ class TrackedRun:
         self.client.set_terminated(self.run_id, status=status)
 
     def ui_hint(self) -> str:
-        return f"#/experiments/{self.experiment_id}/runs/{self.run_id}"
+        return run_link(self.experiment_id, self.run_id)
+
+
+def run_link(experiment_id: str, run_id: str) -> str:
+    """The UI path of a run (after the server's address), in the machine-learning view."""
+    return f"#/experiments/{experiment_id}/runs/{run_id}{UI_QUERY}"
 
 
 @contextmanager

@@ -7,11 +7,13 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from cellsweep.tracking.redact import redact_uri
 from cellsweep.tracking.run import (
     TrackingSettings,
     _client,
     check_reachable,
     ensure_experiment,
+    run_link,
 )
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,7 @@ class MLflowStudyTracker:
         check_reachable(self.settings)  # before the sweep writes its study
         self.client = None
         self.run_id: str | None = None
+        self.experiment_id: str | None = None
 
     def start(
         self,
@@ -38,7 +41,7 @@ class MLflowStudyTracker:
         fingerprint: str | None = None,
     ) -> str:
         self.client = _client(self.settings)
-        exp_id = ensure_experiment(self.client, self.settings)
+        exp_id = self.experiment_id = ensure_experiment(self.client, self.settings)
         found = self.client.search_runs(
             [exp_id],
             f"tags.`{ROLE_TAG}` = 'study' and tags.`{STUDY_TAG}` = '{study_name}'",
@@ -89,3 +92,12 @@ class MLflowStudyTracker:
         for name, fig in figures.items():
             c.log_figure(rid, fig, name)
         c.set_terminated(rid, status=status)
+        print(f"MLflow study run {rid}: {self.link()}", flush=True)
+
+    def link(self) -> str:
+        """Where to see the study in the UI (the runs table, machine-learning view)."""
+        path = run_link(str(self.experiment_id), str(self.run_id))
+        uri = self.settings.uri or ""
+        if uri.startswith(("http://", "https://")):
+            return f"{redact_uri(uri).rstrip('/')}/{path}"
+        return f"`cellsweep ui`, then http://127.0.0.1:5000/{path}"
