@@ -112,7 +112,9 @@ def measure_study(model: int, seed: int, work: Path) -> dict[str, Any]:
         "best_S_rel_err": lowest["S_rel_err"],
         "best_S_rel_err_any_state": lowest_any["S_rel_err"],
         "ratio": chosen["S_rel_err"] / lowest["S_rel_err"],
-        "states": {s.name: sum(t.state == s for t in study.trials) for s in optuna.trial.TrialState},
+        "states": {
+            s.name: sum(t.state == s for t in study.trials) for s in optuna.trial.TrialState
+        },
         "trials": rows,
     }
 
@@ -183,8 +185,9 @@ def render(studies: list[dict[str, Any]], models: dict[str, Any], done: bool) ->
 
 def main() -> dict:
     studies: list[dict[str, Any]] = []
-    for model in MODELS:
-        for seed in SEEDS:
+    # seeds outside, models inside: a run cut short still covers every model
+    for seed in SEEDS:
+        for model in MODELS:
             with tempfile.TemporaryDirectory(prefix="cellsweep-winsel-") as tmp:
                 res = measure_study(model, seed, Path(tmp))
             studies.append(res)
