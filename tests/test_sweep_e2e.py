@@ -78,6 +78,9 @@ def test_sweep_runs_trials_logs_children_and_resumes(tmp_path, capsys) -> None:
     assert code == 0, err
     study = load(tmp_path)
     assert [t.number for t in study.trials] == [0, 1, 2, 3, 4]
+    # the rerun's seeded sampler does not replay the first run's draws
+    drawn = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(set(drawn)) == 5, drawn
     _, runs = mlflow_runs(tmp_path)
     assert len([r for r in runs if r.data.tags.get("cellsweep.role") == "study"]) == 1
     assert len([r for r in runs if "mlflow.parentRunId" in r.data.tags]) == 5

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -83,31 +84,43 @@ def test_ctrl_c_fails_the_running_trial_kills_the_parent_and_resumes(tmp_path) -
 
 @pytest.mark.slow
 def test_kill_9_of_a_worker_mid_trial_is_retried_and_its_run_ends_failed(tmp_path) -> None:
-    """A worker killed with SIGKILL leaves its trial RUNNING; the heartbeat check fails it (and
-    its MLflow run), queues its parameters again, and the study still reaches n_trials."""
+    """A worker killed with SIGKILL leaves its trial RUNNING. The surviving worker's heartbeat
+    thread fails it (and its MLflow run) within grace_period + heartbeat_interval while the
+    survivor's own trial is still running, queues its parameters again, and the study still
+    reaches n_trials."""
+    grace, beat = 4.0, 1.0
     argv = [
-        # seconds-long trials, and enough of them to be left once the second worker has
-        # started (its imports take seconds): at 80 epochs CI finished the study before
-        # the two ever ran side by side
+        # seconds-long trials (~10 s on an idle 2-core machine), far longer than grace + beat
         *sweep_command(tmp_path, 6, epochs=250),
         "hydra.sweeper.n_workers=2",
-        "hydra.sweeper.heartbeat_interval=1",
-        "hydra.sweeper.grace_period=4",
+        f"hydra.sweeper.heartbeat_interval={beat}",
+        f"hydra.sweeper.grace_period={grace}",
     ]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    survivor = f"{socket.gethostname()}:{proc.pid}"  # the parent process also runs trials
     journal = tmp_path / "sweeps" / "optuna.journal"
-    victim = None
-    deadline = time.monotonic() + 300
+    victim, first = None, None
+    deadline = time.monotonic() + 400
     while victim is None and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.5)
-        out = subprocess.run(
+        time.sleep(0.2)
+        children = subprocess.run(
             ["pgrep", "-f", "-P", str(proc.pid), "cellsweep.train"], capture_output=True, text=True
         ).stdout.split()
-        if out and journal.exists():
-            study = load(tmp_path)
-            running = [t for t in study.trials if t.state == TrialState.RUNNING]
-            if len(running) == 2 and all("mlflow_run_id" in t.user_attrs for t in running):
-                victim = int(out[0])  # both trials are inside their MLflow runs
+        if not children or not journal.exists():
+            continue
+        running = [
+            t
+            for t in load(tmp_path).trials
+            if t.state == TrialState.RUNNING and "mlflow_run_id" in t.user_attrs
+        ]
+        mine = [t.number for t in running if t.user_attrs.get("worker") == survivor]
+        theirs = [t for t in running if t.user_attrs.get("worker") != survivor]
+        if mine and theirs:
+            # kill once the survivor has just begun a trial: it runs far past grace + beat
+            if first is None:
+                first = mine[0]
+            elif mine[0] != first:
+                victim = int(children[0])
     if victim is None:
         proc.kill()
         pytest.fail("the two workers never ran trials side by side: " + proc.stdout.read()[-2000:])
@@ -117,10 +130,21 @@ def test_kill_9_of_a_worker_mid_trial_is_retried_and_its_run_ends_failed(tmp_pat
     study = load(tmp_path)
     stale = [t for t in study.trials if "stale" in str(t.user_attrs.get("fail_reason", ""))]
     assert len(stale) == 1
-    retry = next(t for t in study.trials if t.user_attrs.get("retry_of") == stale[0].number)
-    assert retry.state == TrialState.COMPLETE and retry.params == stale[0].params
+    zombie = stale[0]
+    failed_at = zombie.datetime_complete.timestamp()
+    late = failed_at - float(zombie.user_attrs["heartbeat"])
+    assert late <= grace + beat + 3.0, late  # 3 s of slack for a loaded CI machine
+    assert zombie.user_attrs["failed_by"] == survivor
+    assert any(  # failed while one of the survivor's trials ran, not after it
+        t.user_attrs.get("worker") == survivor
+        and t.datetime_start.timestamp() < failed_at < t.datetime_complete.timestamp()
+        for t in study.trials
+        if t.datetime_complete is not None and t.number != zombie.number
+    ), [(t.number, t.datetime_start, t.datetime_complete, failed_at) for t in study.trials]
+    retry = next(t for t in study.trials if t.user_attrs.get("retry_of") == zombie.number)
+    assert retry.state == TrialState.COMPLETE and retry.params == zombie.params
     assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 6
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
     _, runs = mlflow_runs(tmp_path)
-    killed = [r for r in runs if r.data.tags.get("cellsweep.trial") == str(stale[0].number)]
+    killed = [r for r in runs if r.data.tags.get("cellsweep.trial") == str(zombie.number)]
     assert killed and all(r.info.status == "FAILED" for r in killed)

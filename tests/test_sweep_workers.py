@@ -23,11 +23,20 @@ def test_two_workers_share_one_study_without_overshoot(tmp_path, capsys) -> None
     numbers = [t.number for t in study.trials]
     assert sorted(numbers) == [0, 1, 2, 3]  # exactly n_trials, no duplicates, no overshoot
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    # both workers build the seeded sampler of the same command: still no repeated draw
+    assert len({t.user_attrs["worker"] for t in study.trials}) == 2
+    drawn = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(set(drawn)) == 4, drawn
     client, runs = mlflow_runs(tmp_path)
     parents = [r for r in runs if r.data.tags.get("cellsweep.role") == "study"]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert len(children) == 4
+    # named after the study for the optuna-dashboard, and the MLflow UI's runs table
+    assert study.metric_names == ["val/pred_err"]
+    exp = client.get_experiment(parents[0].info.experiment_id)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert {c.info.run_name for c in children} == {f"t-window#{i}" for i in range(4)}
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
     for c in children:  # every epoch of every trial reached the store
         assert len(client.get_metric_history(c.info.run_id, "val/loss")) == 2

@@ -139,6 +139,7 @@ def fail_stale_trials(study: optuna.Study, grace_period: float, tracker: Any | N
         reason = f"stale: no heartbeat for {now - float(last):.0f} s (worker killed?)"
         try:
             storage.set_trial_user_attr(t._trial_id, "fail_reason", reason)
+            storage.set_trial_user_attr(t._trial_id, "failed_by", WORKER_ID)
             storage.set_trial_user_attr(t._trial_id, "retried", True)
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
