@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
 
+from cellsweep.train import single_run_name
 from conftest import ROOT, TINY, run_train, store_overrides
 
 
@@ -89,9 +91,27 @@ def test_overrides_reach_the_run(tiny, tmp_path, capsys) -> None:
     assert run.data.params["model.depth"] == "2" and run.data.params["model.width"] == "8"
     assert run.data.params["derived.tau"] == "0.01"
     assert len(client.get_metric_history(run.info.run_id, "val/pred_err")) == 2
-    assert run.info.run_name.endswith(
-        "task.window_steps=100 model.depth=2 model.width=8 trainer.max_epochs=2"
-    )
+    assert run.info.run_name.startswith("chemotaxis-model1 task.sim.n_particles=20000")
+    assert len(run.info.run_name) <= 250
+
+
+def test_single_run_names_carry_the_experiment_and_its_overrides() -> None:
+    cfg = OmegaConf.create({"run_name": None, "task": {"name": "chemotaxis"}})
+    overrides = [
+        "experiment=chemotaxis/model1",
+        "task.window_steps=100",
+        "model.depth=4",
+        "task.window_steps=200",
+        "paths.cache_dir=/x",
+        "hydra.run.dir=/y",
+        "tracking=none",
+        "trainer.enable_progress_bar=false",
+    ]
+    name = single_run_name(cfg, overrides, "chemotaxis/model1")
+    assert name == "chemotaxis-model1 model.depth=4 task.window_steps=200"
+    assert single_run_name(cfg, []) == "chemotaxis"
+    mine = OmegaConf.create({"run_name": "mine", "task": {"name": "chemotaxis"}})
+    assert single_run_name(mine, ["run_name=mine", "model.depth=4"], "chemotaxis/model1") == "mine"
 
 
 def _metrics(out: str) -> dict[str, str]:

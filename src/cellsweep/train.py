@@ -100,16 +100,34 @@ _NAMELESS = (
 )
 
 
-def single_run_name(cfg: DictConfig, overrides: list[str], limit: int = 200) -> str:
+def single_run_name(
+    cfg: DictConfig, overrides: list[str], experiment: str | None = None, limit: int = 250
+) -> str:
     """A single run's name: ``run_name`` as given on the command line, else the experiment's
-    (or the task's) name followed by the overrides that make this run what it is, e.g.
-    ``chemotaxis-model1 task.window_steps=200 model.depth=4``. Trials are named by the sweep."""
+    name (``chemotaxis/model1`` -> ``chemotaxis-model1``; the root config's ``run_name: null``
+    comes after an experiment's in the defaults list, so its own is not seen) or the task's,
+    followed by the overrides that make this run what it is, e.g.
+    ``chemotaxis-model1 task.window_steps=200 model.depth=4`` (at most 250 characters, MLflow's
+    limit). Trials are named by the sweep."""
     if any(o.startswith("run_name=") for o in overrides) and cfg.get("run_name"):
         return str(cfg.run_name)
-    base = str(cfg.get("run_name") or cfg.task.get("name"))
-    shown = [redact_text(o) for o in overrides if not o.lstrip("+~").startswith(_NAMELESS)]
+    base = experiment.replace("/", "-") if experiment else None
+    base = base or str(cfg.get("run_name") or cfg.task.get("name"))
+    last = {o.split("=", 1)[0]: o for o in overrides}  # a key given twice: its last value
+    shown = [
+        redact_text(o)
+        for o in overrides
+        if last[o.split("=", 1)[0]] is o and not o.lstrip("+~").startswith(_NAMELESS)
+    ]
     name = " ".join([base, *shown])
     return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def _experiment_choice() -> str | None:
+    if not HydraConfig.initialized():
+        return None
+    choice = HydraConfig.get().runtime.choices.get("experiment")
+    return str(choice) if choice else None
 
 
 def _run_tags(cfg: DictConfig) -> dict[str, Any]:
@@ -161,7 +179,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     out_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(seed, workers=True, verbose=False)  # before the network is initialized
     task = build_task(cfg, out_dir)
-    run_name = single_run_name(cfg, _hydra_overrides())
+    run_name = single_run_name(cfg, _hydra_overrides(), _experiment_choice())
     # Everything that can fail on bad input happens before the MLflow run exists: the data are
     # loaded (or simulated) and the trainer is built first, so bad input logs nothing.
     task.datamodule.prepare_data()
