@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -200,7 +200,8 @@ def main() -> dict:
     jobs = [(model, seed) for seed in SEEDS for model in MODELS]
     studies: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-        for res in pool.map(_one, jobs):
+        for future in as_completed([pool.submit(_one, job) for job in jobs]):
+            res = future.result()
             studies.append(res)
             print(
                 f"model {res['model']} seed {res['seed']}: chosen {res['chosen_S_rel_err']:.4f}, "
