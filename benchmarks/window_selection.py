@@ -203,6 +203,7 @@ def main() -> dict:
         for future in as_completed([pool.submit(_one, job) for job in jobs]):
             res = future.result()
             studies.append(res)
+            studies.sort(key=lambda r: (r["seed"], r["model"]))
             print(
                 f"model {res['model']} seed {res['seed']}: chosen {res['chosen_S_rel_err']:.4f}, "
                 f"lowest {res['best_S_rel_err']:.4f}, ratio {res['ratio']:.2f} "
