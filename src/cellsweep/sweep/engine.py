@@ -373,6 +373,8 @@ def run_study(
                         if run_trials:
                             if reseed:  # fresh draws for every ask, by any worker or rerun
                                 study.sampler = sampler_for(len(study.get_trials(deepcopy=False)))
+                            elif isinstance(settings.sampler, optuna.samplers.BaseSampler):
+                                study.sampler.reseed_rng()  # an object: no seed to derive
                             trial = study.ask()
                             sampled = suggest(trial, space)
                             overrides = [*base_overrides, *sampled]

@@ -143,6 +143,11 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
         k: (OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v)
         for k, v in kw.items()
     }
+    # Hydra hands the sweeper an instantiated sampler; its config is what can be rebuilt with
+    # a derived seed for each ask (engine.py), so the study never replays its draws
+    node = OmegaConf.select(config, "hydra.sweeper.sampler", default=None)
+    if OmegaConf.is_dict(node) and "_target_" in node:
+        kw["sampler"] = OmegaConf.to_container(node, resolve=True)
     cli_space, fixed, pinned = split_arguments(arguments)
     params = {k: v for k, v in flat_params(kw.get("params") or {}).items() if k not in pinned}
     unknown = sorted(set(kw) - {f.name for f in dataclasses.fields(SweepSettings)})

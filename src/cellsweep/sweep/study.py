@@ -166,7 +166,9 @@ def make_sampler(
 
 
 def seeded(node: Any, seed: int | None) -> bool:
-    """Whether the sampler config carries a seed (so that each ask needs its own)."""
+    """Whether the sampler config carries a seed (so that each ask needs its own). A sampler
+    object given as is cannot be rebuilt: it is reseeded at random before each ask instead
+    (engine.py), which avoids replays at the cost of reproducibility."""
     if node is None:
         return seed is not None
     return isinstance(node, Mapping) and node.get("seed") is not None
