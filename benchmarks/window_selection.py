@@ -71,6 +71,12 @@ def measure_study(model: int, seed: int, work: Path) -> dict[str, Any]:
     wall = time.time() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"model {model} seed {seed}: exit {proc.returncode}\n{proc.stderr}")
+    return analyse(model, seed, work, wall)
+
+
+def analyse(model: int, seed: int, work: Path, wall: float) -> dict[str, Any]:
+    """The chosen and the lowest S error of the study in ``work`` (finished or, read while it
+    runs, as far as it got: ``n_finished`` says how far)."""
     storage = make_storage(None, work / "sweeps" / "optuna.journal")
     (summary,) = optuna.get_all_study_summaries(storage, include_best_trial=False)
     study = optuna.load_study(study_name=summary.study_name, storage=storage)
@@ -104,6 +110,7 @@ def measure_study(model: int, seed: int, work: Path) -> dict[str, Any]:
         "seed": seed,
         "study": summary.study_name,
         "wall_s": wall,
+        "n_finished": len(rows),
         "chosen_trial": chosen["number"],
         "chosen_params": chosen["params"],
         "chosen_pred_err": chosen["pred_err"],
