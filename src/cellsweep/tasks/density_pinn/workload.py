@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,12 +14,14 @@ import numpy as np
 from cellsweep.errors import ConfigError
 from cellsweep.structured import parse
 from cellsweep.tasks.base import Report, TaskRun
+from cellsweep.tasks.density_pinn.auto_module import AutoFamilyPINN
 from cellsweep.tasks.density_pinn.config import AuthorsModelCfg, DensityPinnCfg, LikelihoodModelCfg
 from cellsweep.tasks.density_pinn.data import TraceData, load, split_cells
 from cellsweep.tasks.density_pinn.estimates import Estimates
 from cellsweep.tasks.density_pinn.families import make_family
 from cellsweep.tasks.density_pinn.likelihood_module import LikelihoodPINN, moment_start
 from cellsweep.tasks.density_pinn.plots import density_figure, mean_curve_figure
+from cellsweep.tasks.density_pinn.selection import ORDER, cell_folds
 
 ESTIMATORS = ("likelihood", "authors")
 
@@ -65,28 +68,40 @@ def build(
                 "model.likelihood=poisson needs counts (non-negative integers); these traces "
                 "are intensities: use model.likelihood=gaussian"
             )
-        lam_b, lam_d, delay = moment_start(fit.times, fit.values)
-        family = make_family(
-            mcfg.family, delay, t_max, mcfg.n_kernels, mcfg.width_min, mcfg.width_max
-        )
-        module = LikelihoodPINN(
-            family,
-            traces.times,
-            fit.values,
-            held.values,
-            kind,
-            (lam_b, lam_d),
-            collocation=mcfg.collocation,
-            optimizer=mcfg.optimizer,
-            lr=mcfg.lr,
-            iters_per_epoch=mcfg.iters_per_epoch,
-            grid=grid,
-            truth=truth,
-        )
-        steps = 1 if mcfg.optimizer == "lbfgs" else mcfg.iters_per_epoch
 
-        def estimates() -> Estimates:
-            return module.estimates(mcfg.interval, mcfg.band_draws, seed)
+        def make(family_name: str, fit_values: np.ndarray, held_values: np.ndarray):
+            lam_b, lam_d, delay = moment_start(traces.times, fit_values)
+            family = make_family(
+                family_name, delay, t_max, mcfg.n_kernels, mcfg.width_min, mcfg.width_max
+            )
+            return LikelihoodPINN(
+                family,
+                traces.times,
+                fit_values,
+                held_values,
+                kind,
+                (lam_b, lam_d),
+                collocation=mcfg.collocation,
+                optimizer=mcfg.optimizer,
+                lr=mcfg.lr,
+                iters_per_epoch=mcfg.iters_per_epoch,
+                grid=grid,
+                truth=truth,
+            )
+
+        steps = 1 if mcfg.optimizer == "lbfgs" else mcfg.iters_per_epoch
+        if mcfg.family == "auto":
+            folds = cell_folds(traces.n_cells, mcfg.folds, seed)
+            module = AutoFamilyPINN(make, ORDER, traces.values, folds, mcfg.selection_rule)
+            fit, held = traces, traces  # every cell fits the estimates and is held out once
+
+            def estimates() -> Estimates:
+                return module.chosen.estimates(mcfg.interval, mcfg.band_draws, seed)
+        else:
+            module = make(mcfg.family, fit.values, held.values)
+
+            def estimates() -> Estimates:
+                return module.estimates(mcfg.interval, mcfg.band_draws, seed)
 
         label = f"likelihood ({kind}), family {mcfg.family}"
     else:
@@ -102,8 +117,40 @@ def build(
     data = TraceData(fit, held, steps)
 
     def report() -> Report:
+        t0 = time.perf_counter()
         est = estimates()
-        title = f"{label}: {fit.n_cells} fit cells, {traces.times.size} times"
+        interval_s = time.perf_counter() - t0
+        family = mcfg.family
+        sel_info: dict[str, Any] = {}
+        tags: dict[str, str] = {}
+        sel_lines: list[str] = []
+        if isinstance(module, AutoFamilyPINN):
+            sel = module.selection
+            family = sel.family
+            sel_info = {
+                "family_requested": "auto",
+                "selection": {
+                    "rule": sel.rule,
+                    "folds": len(module.folds),
+                    "best": sel.best,
+                    "nll_heldout": sel.nll,
+                    "nll_heldout_se": sel.se,
+                    "excess_nats": sel.excess,
+                    "excess_se_nats": sel.excess_se,
+                    "reason": sel.reason,
+                },
+            }
+            tags["cellsweep.density_family"] = family
+            sel_lines = [
+                f"family (auto, {len(module.folds)}-fold CV over cells, rule {sel.rule}): "
+                + sel.reason
+            ]
+        elif isinstance(mcfg, LikelihoodModelCfg):
+            tags["cellsweep.density_family"] = family
+        title = (
+            f"{label.replace(f'family {mcfg.family}', f'family {family}')}: "
+            f"{fit.n_cells} fit cells, {traces.times.size} times"
+        )
         buf = io.StringIO()
         cols, names = [est.grid, est.f_tau, est.f_lo, est.f_hi], ["t", "f_tau", "lo95", "hi95"]
         if truth is not None:
@@ -119,7 +166,8 @@ def build(
         )
         summary = {
             "estimator": mcfg.estimator,
-            "family": mcfg.family,
+            "family": family,
+            **sel_info,
             "lambda_b": est.lambda_b,
             "lambda_b_ci95": list(est.lambda_b_ci),
             "lambda_d": est.lambda_d,
@@ -137,10 +185,12 @@ def build(
             "final/lambda_d_lo95": est.lambda_d_ci[0],
             "final/lambda_d_hi95": est.lambda_d_ci[1],
             "final/n_modes": float(len(est.modes)),
+            "time/interval_s": interval_s,
         }
         for i, m in enumerate(est.modes[:4], 1):
             metrics[f"final/mode{i}"] = m
         lines = [
+            *sel_lines,
             f"λ_b = {est.lambda_b:.4g}  95% [{est.lambda_b_ci[0]:.4g}, {est.lambda_b_ci[1]:.4g}]",
             f"λ_d = {est.lambda_d:.4g}  95% [{est.lambda_d_ci[0]:.4g}, {est.lambda_d_ci[1]:.4g}]"
             f"  ({est.interval_method})",
@@ -159,6 +209,7 @@ def build(
             files={"density.csv": buf.getvalue(), "estimates.json": json.dumps(summary, indent=1)},
             metrics=metrics,
             lines=lines,
+            tags=tags,
         )
 
     info = {
