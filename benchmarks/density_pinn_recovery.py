@@ -12,7 +12,7 @@ Family selection: the product's rule (``selection.select_family``) and every oth
 applied to the same cross-validated held-out NLLs of the default run; and to the one 20 % split
 of the single-family rows, for comparison.
 
-``python benchmarks/density_pinn_recovery.py [--seeds N] [--cases a,b] [--rows default,families,authors]``
+``density_pinn_recovery.py [--seeds N] [--cases a,b] [--rows default,families,authors]``
 runs a subset; rows not run are carried over from the previous results file, marked with its date.
 """
 
@@ -155,7 +155,7 @@ def default_fit(case: str, seed: int) -> tuple[dict, dict]:
     picks = {}
     for rule in RULES:
         fam = select_family(per_cell, mod.transitions_per_cell, rule).family
-        e = mod.full[fam].estimates("laplace", 50, seed)  # the family's fit on all cells
+        e = mod.full[fam].estimates("laplace", seed)  # the family's fit on all cells
         picks[rule] = {"family": fam, "n_modes": len(e.modes), "call": e.call}
     return out, picks
 

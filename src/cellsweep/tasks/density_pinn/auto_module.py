@@ -1,5 +1,6 @@
-"""``model.family=auto``: one run fits gamma, mixture2 and free on the same cells, selects the family
-by cross-validated held-out likelihood (``selection.py``), and reports the chosen family's fit.
+"""``model.family=auto``: one run fits gamma, mixture2 and free on the same cells, selects the
+family by cross-validated held-out likelihood (``selection.py``), and reports the chosen
+family's fit.
 
 Every family is fitted k times with one fold of cells held out (the comparison) and once on all
 cells (the estimates). Each training step advances every fit that has not converged by one
@@ -77,13 +78,13 @@ class AutoFamilyPINN(L.LightningModule):
 
             def closure(fit: LikelihoodPINN = fit, opt: torch.optim.Optimizer = opt):
                 opt.zero_grad()
-                loss = fit.nll(fit.fit_nll).mean()
+                loss = fit.objective()
                 loss.backward()
                 return loss
 
             opt.step(closure)
             with torch.no_grad():
-                loss = float(fit.nll(fit.fit_nll).mean())
+                loss = float(fit.objective())
             if i in self._last and self._last[i] - loss < CONVERGED:
                 self._done.add(i)
             self._last[i] = loss

@@ -56,12 +56,14 @@ class LikelihoodModelCfg(FamilyCfg):
     lr: float = 1.0
     iters_per_epoch: int = 20
     interval: str = "laplace"  # laplace | profile
-    band_draws: int = 200  # parameter draws for the f_τ band
+    smoothness: float = 1.0  # free: strength of the log-weights' roughness prior
     folds: int = 5  # family=auto: k-fold cross-validation over cells
     selection_rule: str = "1se"  # family=auto: 1se | argmin (selection.py)
 
     def __post_init__(self) -> None:
         check_family(self, allow_auto=True)
+        if self.smoothness < 0:
+            raise ConfigError(f"model.smoothness must be >= 0, got {self.smoothness}")
         if self.folds < 2:
             raise ConfigError(f"model.folds must be >= 2, got {self.folds}")
         if self.selection_rule not in RULES:

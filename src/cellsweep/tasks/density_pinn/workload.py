@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +25,7 @@ from cellsweep.tasks.density_pinn.plots import density_figure, mean_curve_figure
 from cellsweep.tasks.density_pinn.selection import ORDER, cell_folds
 
 ESTIMATORS = ("likelihood", "authors")
+log = logging.getLogger(__name__)
 
 
 def parse_model(model: Mapping[str, Any]) -> LikelihoodModelCfg | AuthorsModelCfg:
@@ -72,7 +74,13 @@ def build(
         def make(family_name: str, fit_values: np.ndarray, held_values: np.ndarray):
             lam_b, lam_d, delay = moment_start(traces.times, fit_values)
             family = make_family(
-                family_name, delay, t_max, mcfg.n_kernels, mcfg.width_min, mcfg.width_max
+                family_name,
+                delay,
+                t_max,
+                mcfg.n_kernels,
+                mcfg.width_min,
+                mcfg.width_max,
+                mcfg.smoothness,
             )
             return LikelihoodPINN(
                 family,
@@ -96,12 +104,12 @@ def build(
             fit, held = traces, traces  # every cell fits the estimates and is held out once
 
             def estimates() -> Estimates:
-                return module.chosen.estimates(mcfg.interval, mcfg.band_draws, seed)
+                return module.chosen.estimates(mcfg.interval, seed)
         else:
             module = make(mcfg.family, fit.values, held.values)
 
             def estimates() -> Estimates:
-                return module.estimates(mcfg.interval, mcfg.band_draws, seed)
+                return module.estimates(mcfg.interval, seed)
 
         label = f"likelihood ({kind}), family {mcfg.family}"
     else:
@@ -147,9 +155,27 @@ def build(
             ]
         elif isinstance(mcfg, LikelihoodModelCfg):
             tags["cellsweep.density_family"] = family
+        else:
+            not_converged = module.convergence()
+            tags["cellsweep.converged"] = "false" if not_converged else "true"
+            if not_converged:
+                why = "; ".join(not_converged)
+                tags["cellsweep.convergence_warning"] = why[:500]
+                sel_info["converged"] = False
+                sel_info["convergence_warning"] = not_converged
+                msg = f"the authors' model has not converged: {why}"
+                log.warning(msg)
+                sel_lines.append(
+                    f"WARNING: {msg}. Raise trainer.max_epochs or model.steps_per_epoch."
+                )
+        source = (
+            Path(str(cfg.data.path)).name
+            if cfg.data.source == "csv"
+            else f"simulated data, seed {seed}"
+        )
         title = (
-            f"{label.replace(f'family {mcfg.family}', f'family {family}')}: "
-            f"{fit.n_cells} fit cells, {traces.times.size} times"
+            f"{source}: {traces.n_cells} cells, {traces.times.size} times\n"
+            f"{label.replace(f'family {mcfg.family}', f'family {family}')}"
         )
         buf = io.StringIO()
         cols, names = [est.grid, est.f_tau, est.f_lo, est.f_hi], ["t", "f_tau", "lo95", "hi95"]
@@ -174,6 +200,8 @@ def build(
             "lambda_d_ci95": list(est.lambda_d_ci),
             "interval_method": est.interval_method,
             "modes": est.modes,
+            "mode_intervals95": [list(iv) for iv in est.mode_intervals],
+            "unsupported_modes": est.unsupported_modes,
             "call": est.call,
             **est.extra,
         }
@@ -187,14 +215,28 @@ def build(
             "final/n_modes": float(len(est.modes)),
             "time/interval_s": interval_s,
         }
-        for i, m in enumerate(est.modes[:4], 1):
+        for i, (m, (lo, hi)) in enumerate(zip(est.modes[:4], est.mode_intervals, strict=False), 1):
             metrics[f"final/mode{i}"] = m
+            metrics[f"final/mode{i}_lo95"] = lo
+            metrics[f"final/mode{i}_hi95"] = hi
         lines = [
             *sel_lines,
             f"λ_b = {est.lambda_b:.4g}  95% [{est.lambda_b_ci[0]:.4g}, {est.lambda_b_ci[1]:.4g}]",
             f"λ_d = {est.lambda_d:.4g}  95% [{est.lambda_d_ci[0]:.4g}, {est.lambda_d_ci[1]:.4g}]"
             f"  ({est.interval_method})",
-            "f_τ modes at " + ", ".join(f"{m:.3g}" for m in est.modes) + f": {est.call} pathway(s)",
+            "f_τ modes the data support: "
+            + ", ".join(
+                f"{m:.3g} [{lo:.3g}, {hi:.3g}]"
+                for m, (lo, hi) in zip(est.modes, est.mode_intervals, strict=True)
+            )
+            + f": {est.call} pathway{'s' if est.call == 'parallel' else ''}"
+            + (
+                " (not counted, dip not significant: "
+                + ", ".join(f"{m:.3g}" for m in est.unsupported_modes)
+                + ")"
+                if est.unsupported_modes
+                else ""
+            ),
         ]
         if truth is not None:
             lines.append(
