@@ -41,7 +41,7 @@ from omegaconf import OmegaConf
 from cellsweep.tasks.density_pinn import build
 from cellsweep.tasks.density_pinn.estimates import wasserstein1
 from cellsweep.tasks.density_pinn.selection import ORDER, RULES, select_family
-from common import load_result, markdown_table, write_result
+from common import RESULTS, load_result, markdown_table, write_result
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 CASES = {
@@ -232,11 +232,34 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--rows", default="default,families,authors")
     ap.add_argument("--name", default="density_pinn_recovery", help="results/<name>.json")
+    ap.add_argument("--merge", default="", help="combine results/<a>.json,<b>.json into --name")
     args = ap.parse_args(argv if argv is not None else [])
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     seeds = list(range(args.seeds))
     want_rows = set(args.rows.split(","))
     previous = load_result(args.name) or {}
+    if args.merge:  # per-case runs made side by side, over the previous results' other rows
+        cases = {c: dict(v) for c, v in previous.get("cases", {}).items()}
+        selection = {c: v for c, v in previous.get("selection", {}).items() if c in CASES}
+        for part in args.merge.split(","):
+            res = load_result(part)
+            for case, rows in res["cases"].items():
+                fresh = {k: v for k, v in rows.items() if "carried_over_from" not in v}
+                if not fresh:
+                    continue
+                old = cases.get(case, {})
+                date = previous.get("machine", {}).get("date")
+                cases[case] = {
+                    **fresh,
+                    **{
+                        k: {**v, "carried_over_from": v.get("carried_over_from", date)}
+                        for k, v in old.items()
+                        if k not in fresh and "alias_of" not in v
+                    },
+                }
+                selection[case] = res["selection"].get(case, {})
+        finish(args.name, cases, selection)
+        return
     cases: dict[str, dict] = {}
     selection: dict = {"seeds": len(seeds), "rule": "product default (model.selection_rule)"}
     for case in args.cases.split(","):
@@ -275,6 +298,9 @@ def main(argv: list[str] | None = None) -> None:
                 per.setdefault("authors", []).append(authors_fit(case, seed, budget))
                 per.setdefault("authors_10x", []).append(authors_fit(case, seed, 10 * budget))
             print(" ".join(line), flush=True)
+            with (RESULTS / f"{args.name}.partial.jsonl").open("a") as fh:  # survives a crash
+                rows = {name: r[-1] for name, r in per.items()}
+                fh.write(json.dumps({"case": case, "seed": seed, "rows": rows}) + "\n")
         cases[case] = {name: summarize(rows) for name, rows in per.items()}
         if "default" in cases[case]:
             cases[case]["likelihood"] = {**cases[case]["default"], "alias_of": "default"}
@@ -302,6 +328,12 @@ def main(argv: list[str] | None = None) -> None:
         }
     for case, old in previous.get("cases", {}).items():
         cases.setdefault(case, old)
+        selection.setdefault(case, previous.get("selection", {}).get(case, {}))
+    finish(args.name, cases, selection)
+
+
+def finish(result_name: str, cases: dict, selection: dict) -> None:
+    """Print the table and the selection summary, and write results/<name>.json."""
     header = [
         "case",
         "row",
@@ -368,7 +400,7 @@ def main(argv: list[str] | None = None) -> None:
     print(table)
     print(summary)
     write_result(
-        args.name,
+        result_name,
         {
             "cases": cases,
             "selection": selection,

@@ -56,7 +56,7 @@ class LikelihoodModelCfg(FamilyCfg):
     lr: float = 1.0
     iters_per_epoch: int = 20
     interval: str = "laplace"  # laplace | profile
-    smoothness: float = 1.0  # free: strength of the log-weights' roughness prior
+    smoothness: float = 0.01  # free: strength of the roughness prior on f_τ
     folds: int = 5  # family=auto: k-fold cross-validation over cells
     selection_rule: str = "1se"  # family=auto: 1se | argmin (selection.py)
 

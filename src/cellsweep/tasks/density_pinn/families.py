@@ -79,7 +79,7 @@ class KernelMixture(nn.Module):
         width_min: float,
         width_max: float,
         mean: float = 2.0,
-        smoothness: float = 1.0,
+        smoothness: float = 0.01,
     ) -> None:
         super().__init__()
         f64 = torch.float64
@@ -121,7 +121,7 @@ def make_family(
     n_kernels: int = 20,
     width_min: float = 0.1,
     width_max: float = 2.0,
-    smoothness: float = 1.0,
+    smoothness: float = 0.01,
 ) -> nn.Module:
     """The family ``name``, started at a delay of about ``mean``."""
     if name == "gamma":

@@ -239,17 +239,17 @@ class LikelihoodPINN(L.LightningModule):
                     return f"not quadratic (NLL rise {ratio:.2f}× the Laplace's at the {side} end)"
         return ""
 
-    def profile_interval(self, name: str, se: float) -> tuple[float, float]:
-        """95 % profile-likelihood interval of a log-rate: refit the rest at fixed values and find
-        2·ΔNLL = χ²₁(0.95) on each side by bisection (bracketed by Laplace's se)."""
+    def profile_interval(self, name: str, se: float, limit: float = 5.0) -> tuple[float, float]:
+        """95 % profile-likelihood interval of a log-rate: refit the rest at fixed values and solve
+        r(x) = ±1.96 for the signed root r(x) = sign(x − x̂)·√(2ΔNLL(x)), which is nearly linear
+        in x, by secant steps from the Laplace guess x̂ ± 1.96·se (each refit warm-started from
+        the previous one). An end that does not reach 1.96 within ±``limit`` (e^5 ≈ 150×) is
+        reported at the limit: the data do not bound it."""
         param = getattr(self, name)
         best = float(param.detach())
-        state = {k: v.clone() for k, v in self.state_dict().items()}
-        nll0 = float(self().detach())
         others = [p for n, p in self.named_parameters() if n != name and p.requires_grad]
 
-        def excess(value: float) -> float:
-            self.load_state_dict(state)
+        def refit(value: float) -> float:
             with torch.no_grad():
                 param.fill_(value)
             opt = torch.optim.LBFGS(others, max_iter=100, line_search_fn="strong_wolfe")
@@ -265,18 +265,35 @@ class LikelihoodPINN(L.LightningModule):
                 opt.step(closure)
             finally:
                 param.requires_grad_(True)
-            return 2 * (float(self().detach()) - nll0) - CHI2_95
+            with torch.no_grad():
+                return float(self())
+
+        original = {k: v.clone() for k, v in self.state_dict().items()}
+        nll0 = refit(best)  # the profile's own minimum, should the fit have stopped short of it
+        state = {k: v.clone() for k, v in self.state_dict().items()}
+
+        def root(value: float) -> float:
+            rise = max(2 * (refit(value) - nll0), 0.0)
+            return math.copysign(math.sqrt(rise), value - best)
 
         ends = []
         for sign in (-1.0, 1.0):
-            lo, hi = 0.0, min(2 * Z95 * max(se, 1e-3), 1.0)
-            while excess(best + sign * hi) < 0 and hi < 5.0:
-                lo, hi = hi, 2 * hi
-            for _ in range(8):
-                mid = 0.5 * (lo + hi)
-                lo, hi = (mid, hi) if excess(best + sign * mid) < 0 else (lo, mid)
-            ends.append(best + sign * 0.5 * (lo + hi))
-        self.load_state_dict(state)
+            self.load_state_dict(state)
+            x0, r0 = best, 0.0
+            x1 = best + sign * min(Z95 * max(se, 1e-3), 1.0)
+            r1 = root(x1)
+            for _ in range(6):
+                if abs(abs(r1) - Z95) < 0.02:
+                    break
+                slope = (r1 - r0) / (x1 - x0)
+                step = (sign * Z95 - r1) / slope if slope > 1e-9 else sign * limit
+                x2 = x1 + step
+                x2 = best + sign * min(max(sign * (x2 - best), 1e-4), limit)
+                if x2 == x1:
+                    break  # at the limit and still short of 1.96: unbounded within it
+                x0, r0, x1, r1 = x1, r1, x2, root(x2)
+            ends.append(x1)
+        self.load_state_dict(original)
         return math.exp(ends[0]), math.exp(ends[1])
 
     def band(
@@ -300,10 +317,11 @@ class LikelihoodPINN(L.LightningModule):
         """Rates with 95 % intervals (Laplace, or the profile likelihood where Laplace fails its
         check or ``method="profile"``), f_τ with a pointwise 95 % band, the supported modes.
 
-        The band is the delta method on log f under the Laplace covariance:
-        f̂(t)·exp(±1.96·‖∂log f(t)/∂θ·R‖). It is what the fit's curvature supports, positive, and
-        it contains f̂ everywhere (percentiles of parameter draws need not: where f is a
-        nonlinear function of θ the estimate can fall outside them)."""
+        The band is the delta method under the Laplace covariance: f̂(t) ± 1.96·‖∂f(t)/∂θ·R‖,
+        clipped at 0. It is what the fit's curvature supports, and it contains f̂ everywhere
+        (percentiles of parameter draws need not: where f is a nonlinear function of θ, and
+        along near-flat directions, the estimate falls outside them and the draws spike; on
+        the log scale the band explodes in the tails, where f is tiny)."""
         layout, flat0, root, floored = self.laplace()
         cis, methods, checks = {}, {}, {}
         for name in ("log_lambda_b", "log_lambda_d"):
@@ -321,10 +339,7 @@ class LikelihoodPINN(L.LightningModule):
         f_hat, G = self.band(layout, flat0, root)
         with torch.no_grad():
             _, _, y = self.transitions()
-        pos = f_hat > 0
-        sd_log = np.zeros_like(f_hat)
-        sd_log[pos] = np.linalg.norm(G[pos], axis=1) / f_hat[pos]
-        spread = np.exp(Z95 * sd_log)
+        sd = np.linalg.norm(G, axis=1)
         used = sorted(set(methods.values()))
         interval_method = used[0] if len(used) == 1 else "mixed"
         if method != "profile" and "profile" in used:
@@ -340,8 +355,8 @@ class LikelihoodPINN(L.LightningModule):
             lambda_d_ci=cis["log_lambda_d"],
             grid=self.grid,
             f_tau=f_hat,
-            f_lo=f_hat / spread,
-            f_hi=f_hat * spread,
+            f_lo=np.clip(f_hat - Z95 * sd, 0.0, None),
+            f_hi=f_hat + Z95 * sd,
             times=self.times,
             mean=y.cpu().numpy(),
             interval_method=interval_method,
