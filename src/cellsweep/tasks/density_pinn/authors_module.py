@@ -250,7 +250,7 @@ class AuthorsPINN(L.LightningModule):
         ):
             if abs(now / start - 1) < near:
                 reasons.append(
-                    f"{name} = {now:.3g} is within {near:.0%} of its initial {start:.3g}"
+                    f"{name} = {now:.3g} is within {near * 100:g} % of its initial {start:.3g}"
                 )
         return reasons
 
