@@ -229,6 +229,7 @@ def pct(x: float | None) -> str:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=len(SEEDS))
+    ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--rows", default="default,families,authors")
     ap.add_argument("--name", default="density_pinn_recovery", help="results/<name>.json")
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = ap.parse_args(argv if argv is not None else [])
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     want_rows = set(args.rows.split(","))
     previous = load_result(args.name) or {}
     if args.from_partial:
@@ -346,11 +347,15 @@ def from_partial(result_name: str, parts: list[str], previous: dict) -> None:
     5-fold per-cell NLLs; split_*: the single-family rows'). A pick's mode count and call are
     known only where it is the family the default run reported."""
     per: dict[str, dict[str, list[dict]]] = {}
+    seen: set[tuple[str, int, str]] = set()
     for part in parts:
         for line in (RESULTS / f"{part}.partial.jsonl").read_text().splitlines():
             rec = json.loads(line)
             for name, row in rec["rows"].items():
-                per.setdefault(rec["case"], {}).setdefault(name, []).append(row)
+                key = (rec["case"], rec["seed"], name)
+                if key not in seen:  # a seed run twice counts once
+                    seen.add(key)
+                    per.setdefault(rec["case"], {}).setdefault(name, []).append(row)
     cases = {c: dict(v) for c, v in previous.get("cases", {}).items()}
     selection: dict = {}
     date = previous.get("machine", {}).get("date")
