@@ -32,10 +32,10 @@ CASES = [
         ],
     ),
     (
-        ["sweep=density_pinn/family", "experiment=density_pinn/unimodal"],
+        ["sweep=density_pinn/free", "experiment=density_pinn/unimodal"],
         [
-            ["model.family=gamma", "model.n_kernels=10"],
-            ["model.family=free", "model.n_kernels=40", "model.width_min=0.25"],
+            ["model.smoothness=0.3", "model.n_kernels=10"],
+            ["model.n_kernels=40", "model.width_min=0.25", "model.smoothness=0.002"],
         ],
     ),
 ]

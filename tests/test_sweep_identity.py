@@ -48,7 +48,7 @@ def _traces(path: Path, seed: int) -> Path:
 def _family(tmp: Path, data: Path, *extra: str) -> list[str]:
     return [
         "-m",
-        "sweep=density_pinn/family",
+        "sweep=density_pinn/free",
         "experiment=density_pinn/csv",
         f"data.path={data}",
         "trainer.max_epochs=1",
@@ -71,7 +71,7 @@ def test_other_data_is_another_study_and_a_named_one_refuses_it(tmp_path, capsys
     storage = make_storage(None, journal)
     (first,) = optuna.get_all_study_summaries(storage, include_best_trial=False)
     fp = first.user_attrs[FINGERPRINT_ATTR]
-    assert first.study_name == f"density_pinn-family-{fp}" and f"fingerprint {fp}" in out
+    assert first.study_name == f"density_pinn-free-{fp}" and f"fingerprint {fp}" in out
 
     # the same command resumes (nothing to run), another file is a new study
     code, out, err = run_train(_family(tmp_path, a, "tracking=none"), capsys)
@@ -104,7 +104,7 @@ def test_other_data_is_another_study_and_a_named_one_refuses_it(tmp_path, capsys
     listing = capsys.readouterr().out
     assert f"fingerprint {fp} (data: data.path, task.data.path)" in listing
     try:
-        cli_main(["best", "density_pinn-family", "--storage", str(journal)])
+        cli_main(["best", "density_pinn-free", "--storage", str(journal)])
     except SystemExit as exc:
         assert exc.code == 2  # three studies of that sweep: they must be named
-    assert "3 studies of 'density_pinn-family'" in capsys.readouterr().err
+    assert "3 studies of 'density_pinn-free'" in capsys.readouterr().err

@@ -61,7 +61,7 @@ def test_short_likelihood_fit_recovers_lambda_d_with_an_interval() -> None:
     run = build(UNIMODAL, LIKELIHOOD, seed=11)
     trainer = _trainer(5)
     trainer.fit(run.module, datamodule=run.datamodule)
-    est = run.module.estimates("laplace", 50, 0)
+    est = run.module.estimates("laplace", 0)
     assert abs(est.lambda_d - 1.0) < 0.15, est.lambda_d
     assert est.lambda_d_ci[0] < est.lambda_d < est.lambda_d_ci[1]
     assert est.call == "serial"

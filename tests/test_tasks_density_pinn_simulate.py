@@ -121,6 +121,8 @@ BAD = {
     "two times": ("0,0,0\n1,2,2\n", "at least 3 time rows"),
     "empty": ("", "no data rows"),
     "infinite": ("0,0,0\n1,inf,2\n2,3,4\n", "not finite"),
+    "tab-separated": ("time\ta\tb\n0\t0\t0\n1\t2\t2\n2\t3\t4\n", "separated by tabs"),
+    "semicolon-separated": ("0;0;0\n1;2,5;2\n2;3;4\n", "separated by semicolons"),
 }
 
 
@@ -140,3 +142,13 @@ def test_loader_accepts_intensities_and_missing_header(tmp_path: Path) -> None:
     path.write_text("0,0.1,-0.2\n0.5,3.5,2.25\n1,7,8\n")
     tr = read_traces(path)
     assert not tr.counts and tr.names == ["cell1", "cell2"] and tr.times.tolist() == [0, 0.5, 1]
+
+
+@pytest.mark.parametrize("header", ["", "time,a,b\n"])
+def test_loader_drops_a_byte_order_mark(header: str, tmp_path: Path) -> None:
+    """Excel's UTF-8 BOM must not make a header-less first row (t = 0) a header."""
+    path = tmp_path / "bom.csv"
+    path.write_bytes(("\ufeff" + header + "0,0,0\n1,2,2\n2,3,4\n").encode("utf-8"))
+    tr = read_traces(path)
+    assert tr.times.tolist() == [0, 1, 2] and tr.values[:, 0].tolist() == [0, 0]
+    assert tr.names == (["a", "b"] if header else ["cell1", "cell2"])

@@ -159,6 +159,8 @@ def _log_outputs(run: TrackedRun, cfg: DictConfig, task: TaskRun, out_dir: Path)
     run.log_file(weights)
     if report.metrics:
         run.log_metrics(report.metrics, step=0)
+    if report.tags:
+        run.set_tags(report.tags)
     return report.lines
 
 

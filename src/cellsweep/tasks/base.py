@@ -21,6 +21,7 @@ class Report:
     files: dict[str, str] = field(default_factory=dict)  # file name -> text (CSV, JSON, ...)
     metrics: dict[str, float] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)  # human summary printed at the end
+    tags: dict[str, str] = field(default_factory=dict)  # run tags (a chosen family, a warning)
 
 
 @dataclass

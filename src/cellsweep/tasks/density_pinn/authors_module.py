@@ -107,6 +107,11 @@ class AuthorsPINN(L.LightningModule):
         self.times = np.asarray(times, dtype=float)
         self.grid = np.asarray(grid if grid is not None else np.linspace(0, times[-1], 201))
         self.truth = truth
+        with torch.no_grad():
+            lam_b0, lam_d0, _ = self.population()
+        self.initial_rates = (lam_b0, lam_d0)
+        self.epoch_losses: list[float] = []  # mean train/loss per epoch, for convergence()
+        self._step_losses: list[float] = []
 
     # -- the network ---------------------------------------------------------------------------
     def encode(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -204,10 +209,50 @@ class AuthorsPINN(L.LightningModule):
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         terms = self.loss_terms(self.fit, self.beta_fit, sample=True)
         loss = self.total(terms)
+        self._step_losses.append(float(loss.detach()))
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=1)
         for key in ("physics", "data", "kl", "width"):
             self.log(f"train/{key}", terms[key], on_step=False, on_epoch=True, batch_size=1)
         return loss
+
+    def on_train_epoch_end(self) -> None:
+        if self._step_losses:
+            self.epoch_losses.append(float(np.mean(self._step_losses)))
+            self._step_losses = []
+
+    def convergence(
+        self, window: float = 0.2, falling: float = 0.01, near: float = 0.05
+    ) -> list[str]:
+        """Why the fit has not converged at the end of its budget (empty: no sign of it).
+
+        - the loss still falls: its mean over the last ``window`` of the epochs (at least 2) is
+          more than ``falling`` below the mean over as many epochs before them;
+        - a rate sits within ``near`` of its value at initialization (the decoders' ELU + 1
+          starts near 1, so a λ that never moved reads as an estimate of 1).
+        """
+        reasons = []
+        n = len(self.epoch_losses)
+        k = max(2, round(window * n))
+        if n >= 2 * k:
+            before = float(np.mean(self.epoch_losses[-2 * k : -k]))
+            last = float(np.mean(self.epoch_losses[-k:]))
+            if before > 0 and (before - last) / abs(before) > falling:
+                reasons.append(
+                    f"train/loss still falling ({(before - last) / abs(before):.1%} over the "
+                    f"last {k} of {n} epochs)"
+                )
+        elif n < 4:
+            reasons.append(f"only {n} epoch(s): too few to tell whether the loss has settled")
+        with torch.no_grad():
+            lam_b, lam_d, _ = self.population()
+        for name, now, start in zip(
+            ("λ_b", "λ_d"), (lam_b, lam_d), self.initial_rates, strict=True
+        ):
+            if abs(now / start - 1) < near:
+                reasons.append(
+                    f"{name} = {now:.3g} is within {near * 100:g} % of its initial {start:.3g}"
+                )
+        return reasons
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         terms = self.loss_terms(self.held, self.beta_held, sample=False)

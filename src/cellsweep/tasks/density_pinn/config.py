@@ -8,6 +8,7 @@ from typing import Optional
 
 from cellsweep.errors import ConfigError
 from cellsweep.tasks.density_pinn.families import FAMILIES
+from cellsweep.tasks.density_pinn.selection import RULES
 from cellsweep.tasks.density_pinn.simulate import SimCfg
 
 
@@ -40,7 +41,7 @@ class DensityPinnCfg:
 class FamilyCfg:
     """The density family and the kernel grid of ``free`` (shifted Rayleigh kernels)."""
 
-    family: str = "free"  # free | gamma | mixture2
+    family: str = "auto"  # auto (likelihood only) | free | gamma | mixture2
     n_kernels: int = 20
     width_min: float = 0.1
     width_max: float = 2.0
@@ -55,10 +56,21 @@ class LikelihoodModelCfg(FamilyCfg):
     lr: float = 1.0
     iters_per_epoch: int = 20
     interval: str = "laplace"  # laplace | profile
-    band_draws: int = 200  # parameter draws for the f_τ band
+    smoothness: float = 0.01  # free: strength of the roughness prior on f_τ
+    folds: int = 5  # family=auto: k-fold cross-validation over cells
+    selection_rule: str = "1se"  # family=auto: 1se | argmin (selection.py)
 
     def __post_init__(self) -> None:
-        check_family(self)
+        check_family(self, allow_auto=True)
+        if self.smoothness < 0:
+            raise ConfigError(f"model.smoothness must be >= 0, got {self.smoothness}")
+        if self.folds < 2:
+            raise ConfigError(f"model.folds must be >= 2, got {self.folds}")
+        if self.selection_rule not in RULES:
+            raise ConfigError(
+                f"model.selection_rule must be one of {', '.join(RULES)}, "
+                f"got {self.selection_rule!r}"
+            )
         if self.likelihood not in ("auto", "poisson", "gaussian"):
             raise ConfigError(
                 f"model.likelihood must be auto, poisson or gaussian, got {self.likelihood!r}"
@@ -103,9 +115,10 @@ class AuthorsModelCfg(FamilyCfg):
             raise ConfigError("model: loss weights must be >= 0")
 
 
-def check_family(cfg: FamilyCfg) -> None:
-    if cfg.family not in FAMILIES:
-        raise ConfigError(f"model.family must be one of {', '.join(FAMILIES)}, got {cfg.family!r}")
+def check_family(cfg: FamilyCfg, allow_auto: bool = False) -> None:
+    allowed = ("auto", *FAMILIES) if allow_auto else FAMILIES
+    if cfg.family not in allowed:
+        raise ConfigError(f"model.family must be one of {', '.join(allowed)}, got {cfg.family!r}")
     if cfg.n_kernels < 1:
         raise ConfigError(f"model.n_kernels must be >= 1, got {cfg.n_kernels}")
     if not 0 < cfg.width_min < cfg.width_max:

@@ -71,8 +71,13 @@ class DelayLaw:
 
 
 def find_modes(t: np.ndarray, f: np.ndarray, rel_height: float = 0.1) -> list[float]:
-    """Local maxima of ``f`` above ``rel_height``·max, separated by a dip below 90 % of the
-    lower peak, so that numerical ripples on a plateau do not count as modes."""
+    """Locations of the local maxima of ``f`` above ``rel_height``·max, separated by a dip below
+    90 % of the lower peak, so that numerical ripples on a plateau do not count as modes."""
+    return [float(t[i]) for i in peak_indices(f, rel_height)]
+
+
+def peak_indices(f: np.ndarray, rel_height: float = 0.1) -> list[int]:
+    """Grid indices of the peaks ``find_modes`` reports."""
     f = np.asarray(f, dtype=float)
     if f.size < 3 or not np.isfinite(f).all() or f.max() <= 0:
         return []
@@ -88,4 +93,4 @@ def find_modes(t: np.ndarray, f: np.ndarray, rel_height: float = 0.1) -> list[fl
                     kept[-1] = i
                 continue
         kept.append(i)
-    return [float(t[i]) for i in kept]
+    return kept

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cellsweep.tasks.density_pinn.delays import find_modes
+from cellsweep.tasks.density_pinn.modes import Mode, band_modes
 
 
 @dataclass
@@ -22,15 +23,32 @@ class Estimates:
     times: np.ndarray  # observation times
     mean: np.ndarray  # fitted reporter mean at the observation times
     interval_method: str
-    extra: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
+    supported: list[Mode] | None = None  # modes the data support (modes.py); None: from the band
+
+    def __post_init__(self) -> None:
+        if self.supported is None:
+            self.supported = band_modes(self.grid, self.f_tau, self.f_lo, self.f_hi)
 
     @property
     def modes(self) -> list[float]:
-        return find_modes(self.grid, self.f_tau)
+        """Locations of the supported modes."""
+        return [m.t for m in self.supported]
+
+    @property
+    def mode_intervals(self) -> list[tuple[float, float]]:
+        return [(m.lo, m.hi) for m in self.supported]
+
+    @property
+    def unsupported_modes(self) -> list[float]:
+        """Local maxima of the estimate whose dip the data do not support."""
+        kept = set(self.modes)
+        return [m for m in find_modes(self.grid, self.f_tau) if m not in kept]
 
     @property
     def call(self) -> str:
-        """One mode: a serial pathway; two or more: parallel pathways of different speeds."""
+        """One supported mode: a serial pathway; two or more: parallel pathways of different
+        speeds."""
         return "parallel" if len(self.modes) >= 2 else "serial"
 
 

@@ -3,7 +3,7 @@
 - ``gamma``: one gamma law, a serial cascade of steps (shape >= 1, so f_τ(0) is finite);
 - ``mixture2``: two gamma laws with ordered means, two parallel pathways;
 - ``free``: a mixture of K shifted Rayleigh kernels on a fixed grid of onsets (the authors'
-  kernel), with learned weights and widths in [width_min, width_max].
+  kernel), with learned weights under a smoothness prior and one width in [width_min, width_max].
 
 All parameters are unconstrained; ``n_params`` counts them, which is what the Laplace
 approximation and the model comparison see.
@@ -60,7 +60,17 @@ class Mixture2Family(nn.Module):
 
 
 class KernelMixture(nn.Module):
-    """Σ_k w_k·Rayleigh(t − c_k; σ_k): onsets c_k on [0, span), widths in [σ_min, σ_max]."""
+    """Σ_k w_k·Rayleigh(t − c_k; σ): onsets c_k on [0, span), one shared width σ in
+    [σ_min, σ_max], and a roughness prior on the density.
+
+    Unregularized, the likelihood (which sees f_τ only through its integral F_τ) is nearly blind to
+    ripples: the kernels shrink to their smallest width and f_τ becomes a comb with kinks at every
+    onset and spurious modes, and the Laplace covariance has flat directions that turn the band
+    into spikes. The prior is ``smoothness``/2·∫ f_τ″(t)² dt (on a fine grid over [0, span]), plus
+    a weak ridge 0.005·Σ logit_k² that keeps unused kernels' weights finite (and fixes the mean
+    of the logits, which softmax ignores). Its strength is chosen by held-out NLL
+    (benchmarks/README.md).
+    """
 
     def __init__(
         self,
@@ -69,16 +79,19 @@ class KernelMixture(nn.Module):
         width_min: float,
         width_max: float,
         mean: float = 2.0,
+        smoothness: float = 0.01,
     ) -> None:
         super().__init__()
         f64 = torch.float64
         self.register_buffer("onsets", torch.linspace(0.0, span, n_kernels + 1, dtype=f64)[:-1])
+        self.register_buffer("rough_grid", torch.linspace(0.0, span, 401, dtype=f64))
         self.width_min, self.width_max = width_min, width_max
+        self.smoothness = float(smoothness)
         mid = 0.5 * (width_min + width_max)
         # start near a broad bump around the guessed mean delay
         logits = -0.5 * ((self.onsets + mid * math.sqrt(math.pi / 2) - mean) / max(mean, 1e-3)) ** 2
         self.logits = nn.Parameter(logits.clone())
-        self.raw_width = nn.Parameter(torch.zeros(n_kernels, dtype=f64))
+        self.raw_width = nn.Parameter(torch.zeros((), dtype=f64))
 
     def widths(self) -> torch.Tensor:
         return self.width_min + (self.width_max - self.width_min) * torch.sigmoid(self.raw_width)
@@ -90,6 +103,14 @@ class KernelMixture(nn.Module):
         k = x / sig**2 * torch.exp(-0.5 * (x / sig) ** 2)
         return (k * w).sum(-1)
 
+    def penalty(self) -> torch.Tensor:
+        """−log prior (up to a constant): roughness of f_τ plus the logits' weak ridge."""
+        g = self.rough_grid
+        h = g[1] - g[0]
+        d2 = torch.diff(self.pdf(g), n=2) / h**2
+        rough = (d2**2).sum() * h
+        return 0.5 * self.smoothness * rough + 0.005 * (self.logits**2).sum()
+
     forward = pdf
 
 
@@ -100,6 +121,7 @@ def make_family(
     n_kernels: int = 20,
     width_min: float = 0.1,
     width_max: float = 2.0,
+    smoothness: float = 0.01,
 ) -> nn.Module:
     """The family ``name``, started at a delay of about ``mean``."""
     if name == "gamma":
@@ -107,5 +129,5 @@ def make_family(
     if name == "mixture2":
         return Mixture2Family(mean)
     if name == "free":
-        return KernelMixture(n_kernels, span, width_min, width_max, mean)
+        return KernelMixture(n_kernels, span, width_min, width_max, mean, smoothness)
     raise ValueError(f"unknown family {name!r}; expected one of {FAMILIES}")

@@ -22,6 +22,7 @@ from cellsweep.tasks.density_pinn.likelihood import (
     PoissonTransitions,
     gaussian_transition_nll,
 )
+from cellsweep.tasks.density_pinn.modes import delta_modes
 
 Z95 = 1.959963984540054
 CHI2_95 = 3.841458820694124
@@ -108,13 +109,23 @@ class LikelihoodPINN(L.LightningModule):
         p, mu, _ = self.transitions()
         return which(p, mu, self.log_scale)
 
+    def penalty(self) -> torch.Tensor:
+        """The density family's −log prior (the free family's smoothness), 0 for the others."""
+        pen = getattr(self.family, "penalty", None)
+        return pen() if pen is not None else self.log_lambda_b.new_zeros(())
+
     def forward(self) -> torch.Tensor:
-        """Total NLL of the fit cells (what the fit minimizes, and the Laplace Hessian's f)."""
-        return self.nll(self.fit_nll).sum()
+        """Total NLL of the fit cells plus the family's prior (what the fit minimizes, and the
+        Laplace Hessian's f)."""
+        return self.nll(self.fit_nll).sum() + self.penalty()
+
+    def objective(self) -> torch.Tensor:
+        """``forward`` per fit transition: the training loss, on ``val/nll_heldout``'s scale."""
+        return self() / self.fit_nll.count
 
     # -- Lightning -----------------------------------------------------------------------------
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        loss = self.nll(self.fit_nll).mean()
+        loss = self.objective()
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=1)
         return loss
 
@@ -176,9 +187,12 @@ class LikelihoodPINN(L.LightningModule):
     ) -> dict[str, torch.Tensor]:
         return {n: flat[sl].reshape(shape) for n, (sl, shape) in layout.items()}
 
-    def laplace(self) -> tuple[dict[str, tuple[slice, torch.Size]], torch.Tensor, torch.Tensor]:
-        """(layout, θ̂, R) with R Rᵀ the covariance of the unconstrained parameters: the inverse
-        Hessian of the total NLL, near-flat directions (non-identified kernel weights) floored."""
+    def laplace(
+        self,
+    ) -> tuple[dict[str, tuple[slice, torch.Size]], torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(layout, θ̂, R, floored) with R Rᵀ the covariance of the unconstrained parameters: the
+        inverse Hessian of ``forward``, near-flat directions floored (``floored`` marks R's
+        columns that were: a rate that loads on them has no reliable Laplace interval)."""
         layout, flat0 = self._flat()
 
         def f(flat: torch.Tensor) -> torch.Tensor:
@@ -187,19 +201,55 @@ class LikelihoodPINN(L.LightningModule):
         H = torch.autograd.functional.hessian(f, flat0)
         evals, evecs = torch.linalg.eigh(0.5 * (H + H.T))
         floor = max(float(evals.abs().max()) * 1e-9, 1e-9)
-        return layout, flat0, evecs / evals.clamp_min(floor).sqrt()
+        return layout, flat0, evecs / evals.clamp_min(floor).sqrt(), evals < floor
 
-    def profile_interval(self, name: str, se: float) -> tuple[float, float]:
-        """95 % profile-likelihood interval of a log-rate: refit the rest at fixed values and find
-        2·ΔNLL = χ²₁(0.95) on each side by bisection (bracketed by Laplace's se)."""
+    def laplace_check(
+        self,
+        layout: dict[str, tuple[slice, torch.Size]],
+        flat0: torch.Tensor,
+        root: torch.Tensor,
+        floored: torch.Tensor,
+        name: str,
+    ) -> str:
+        """Why the Laplace interval of ``name`` cannot be trusted, or "" if it can.
+
+        - a flat direction: over 1 % of its variance comes from floored Hessian eigenvalues (a
+          boundary or a non-identified combination of parameters);
+        - not quadratic: along the Laplace's own profile path, θ̂ ± 1.96·Σe/√Σ_ii, twice the NLL
+          rise should be χ²₁(0.95) = 3.84 at each end; outside [0.6, 1.7] times that, the interval
+          would be off by more than ~30 %.
+        """
+        i = layout[name][0].start
+        row = root[i]
+        var = float((row**2).sum())
+        if var <= 0 or not math.isfinite(var):
+            return "zero or undefined variance"
+        share = float((row[floored] ** 2).sum()) / var
+        if share > 0.01:
+            return f"flat direction ({share:.0%} of the variance from a singular Hessian)"
+        step = Z95 * (root @ row) / math.sqrt(var)  # Σ e_i / sqrt(Σ_ii), scaled
+        with torch.no_grad():
+            base = float(self.forward())
+            for sign in (-1.0, 1.0):
+                params = self._unflat(layout, flat0 + sign * step)
+                rise = 2 * (float(torch.func.functional_call(self, params, ())) - base)
+                ratio = rise / CHI2_95
+                if not (0.6 <= ratio <= 1.7) or not math.isfinite(ratio):
+                    side = "lower" if sign < 0 else "upper"
+                    return f"not quadratic (NLL rise {ratio:.2f}× the Laplace's at the {side} end)"
+        return ""
+
+    def profile_interval(self, name: str, se: float, limit: float = 5.0) -> tuple[float, float]:
+        """95 % profile-likelihood interval of a log-rate: refit the rest at fixed values and solve
+        r(x) = ±1.96 for the signed root r(x) = sign(x − x̂)·√(2ΔNLL(x)), which is nearly linear
+        in x, by secant steps from the Laplace guess x̂ ± 1.96·se (each refit warm-started from
+        the previous one). An end that does not reach 1.96 within ±``limit`` (e^5 ≈ 150×) is
+        reported at the limit: the data do not bound it."""
         param = getattr(self, name)
         best = float(param.detach())
-        state = {k: v.clone() for k, v in self.state_dict().items()}
-        nll0 = float(self().detach())
         others = [p for n, p in self.named_parameters() if n != name and p.requires_grad]
 
-        def excess(value: float) -> float:
-            self.load_state_dict(state)
+        def refit(value: float) -> float:
             with torch.no_grad():
                 param.fill_(value)
             opt = torch.optim.LBFGS(others, max_iter=100, line_search_fn="strong_wolfe")
@@ -215,51 +265,89 @@ class LikelihoodPINN(L.LightningModule):
                 opt.step(closure)
             finally:
                 param.requires_grad_(True)
-            return 2 * (float(self().detach()) - nll0) - CHI2_95
+            with torch.no_grad():
+                return float(self())
+
+        original = {k: v.clone() for k, v in self.state_dict().items()}
+        nll0 = refit(best)  # the profile's own minimum, should the fit have stopped short of it
+        state = {k: v.clone() for k, v in self.state_dict().items()}
+
+        def root(value: float) -> float:
+            rise = max(2 * (refit(value) - nll0), 0.0)
+            return math.copysign(math.sqrt(rise), value - best)
 
         ends = []
         for sign in (-1.0, 1.0):
-            lo, hi = 0.0, 2 * Z95 * max(se, 1e-3)
-            while excess(best + sign * hi) < 0 and hi < 5.0:
-                lo, hi = hi, 2 * hi
-            for _ in range(8):
-                mid = 0.5 * (lo + hi)
-                lo, hi = (mid, hi) if excess(best + sign * mid) < 0 else (lo, mid)
-            ends.append(best + sign * 0.5 * (lo + hi))
-        self.load_state_dict(state)
+            self.load_state_dict(state)
+            x0, r0 = best, 0.0
+            x1 = best + sign * min(Z95 * max(se, 1e-3), 1.0)
+            r1 = root(x1)
+            for _ in range(6):
+                if abs(abs(r1) - Z95) < 0.02:
+                    break
+                slope = (r1 - r0) / (x1 - x0)
+                step = (sign * Z95 - r1) / slope if slope > 1e-9 else sign * limit
+                x2 = x1 + step
+                x2 = best + sign * min(max(sign * (x2 - best), 1e-4), limit)
+                if x2 == x1:
+                    break  # at the limit and still short of 1.96: unbounded within it
+                x0, r0, x1, r1 = x1, r1, x2, root(x2)
+            ends.append(x1)
+        self.load_state_dict(original)
         return math.exp(ends[0]), math.exp(ends[1])
 
-    def estimates(self, method: str = "laplace", draws: int = 200, seed: int = 0) -> Estimates:
-        """Rates with 95 % intervals and f_τ with a pointwise 95 % band (Laplace draws)."""
-        layout, flat0, root = self.laplace()
-        cis = {}
+    def band(
+        self, layout: dict[str, tuple[slice, torch.Size]], flat0: torch.Tensor, root: torch.Tensor
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(f̂ on the grid, ∂f/∂θ·R): the Laplace covariance carried to f by its Jacobian."""
+        grid = self._tensor(self.grid)
+        names = [n for n in layout if n.startswith("family.")]
+
+        def f_of(flat: torch.Tensor) -> torch.Tensor:
+            full = self._unflat(layout, flat)
+            params = {n.removeprefix("family."): full[n] for n in names}
+            return torch.func.functional_call(self.family, params, (grid,))
+
+        with torch.no_grad():
+            f_hat = f_of(flat0)
+        J = torch.autograd.functional.jacobian(f_of, flat0, vectorize=True)
+        return f_hat.cpu().numpy(), (J @ root).cpu().numpy()
+
+    def estimates(self, method: str = "laplace", seed: int = 0) -> Estimates:
+        """Rates with 95 % intervals (Laplace, or the profile likelihood where Laplace fails its
+        check or ``method="profile"``), f_τ with a pointwise 95 % band, the supported modes.
+
+        The band is the delta method under the Laplace covariance: f̂(t) ± 1.96·‖∂f(t)/∂θ·R‖,
+        clipped at 0. It is what the fit's curvature supports, and it contains f̂ everywhere
+        (percentiles of parameter draws need not: where f is a nonlinear function of θ, and
+        along near-flat directions, the estimate falls outside them and the draws spike; on
+        the log scale the band explodes in the tails, where f is tiny)."""
+        layout, flat0, root, floored = self.laplace()
+        cis, methods, checks = {}, {}, {}
         for name in ("log_lambda_b", "log_lambda_d"):
             i = layout[name][0].start
             se = float(root[i].norm())
             v = float(flat0[i])
-            if method == "profile":
+            why = self.laplace_check(layout, flat0, root, floored, name)
+            checks[name.removeprefix("log_")] = why or "ok"
+            if method == "profile" or why:
                 cis[name] = self.profile_interval(name, se)
+                methods[name] = "profile"
             else:
                 cis[name] = (math.exp(v - Z95 * se), math.exp(v + Z95 * se))
-        gen = torch.Generator().manual_seed(seed)  # on the CPU: the same draws on any device
-        grid = self._tensor(self.grid)
-        curves = []
+                methods[name] = "laplace"
+        f_hat, G = self.band(layout, flat0, root)
         with torch.no_grad():
-            for _ in range(draws):
-                theta = flat0 + root @ torch.randn(
-                    flat0.numel(), generator=gen, dtype=torch.float64
-                ).to(flat0.device)
-                params = {
-                    n.removeprefix("family."): v
-                    for n, v in self._unflat(layout, theta).items()
-                    if n.startswith("family.")
-                }
-                curves.append(
-                    torch.func.functional_call(self.family, params, (grid,)).cpu().numpy()
-                )
             _, _, y = self.transitions()
-        band = np.percentile(np.stack(curves), [2.5, 97.5], axis=0) if curves else None
-        f_hat = self.pdf_on_grid()
+        sd = np.linalg.norm(G, axis=1)
+        used = sorted(set(methods.values()))
+        interval_method = used[0] if len(used) == 1 else "mixed"
+        if method != "profile" and "profile" in used:
+            fell_back = [n.removeprefix("log_") for n, m in methods.items() if m == "profile"]
+            interval_method = "profile for " + ", ".join(fell_back) + " (Laplace unreliable)"
+        extra: dict[str, object] = {"laplace_check": checks}
+        if self.kind == "gaussian":
+            extra["scale"] = float(self.log_scale.exp())
         return Estimates(
             lambda_b=float(self.log_lambda_b.detach().exp()),
             lambda_d=float(self.log_lambda_d.detach().exp()),
@@ -267,10 +355,11 @@ class LikelihoodPINN(L.LightningModule):
             lambda_d_ci=cis["log_lambda_d"],
             grid=self.grid,
             f_tau=f_hat,
-            f_lo=band[0] if band is not None else f_hat,
-            f_hi=band[1] if band is not None else f_hat,
+            f_lo=np.clip(f_hat - Z95 * sd, 0.0, None),
+            f_hi=f_hat + Z95 * sd,
             times=self.times,
             mean=y.cpu().numpy(),
-            interval_method=method,
-            extra={"scale": float(self.log_scale.exp())} if self.kind == "gaussian" else {},
+            interval_method=interval_method,
+            extra=extra,
+            supported=delta_modes(self.grid, f_hat, G),
         )

@@ -14,19 +14,39 @@ from cellsweep.tasks.density_pinn.estimates import Estimates
 
 
 def density_figure(est: Estimates, truth: Truth | None, title: str) -> Figure:
-    """f̂_τ with its pointwise 95 % band, the modes read off it, and the truth where known."""
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    """f̂_τ with its pointwise 95 % band, each supported mode with its value and interval in the
+    legend, and the truth where known. The y-axis fits the estimate, its band and the truth (up
+    to 3× the estimate's peak: a band beyond that is clipped, and the legend says so)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
     ax.fill_between(est.grid, est.f_lo, est.f_hi, color="C0", alpha=0.25, label="95 % band")
     ax.plot(est.grid, est.f_tau, "C0", lw=2, label="estimate")
+    top = float(np.nanmax(est.f_hi))
     if truth is not None:
         ax.plot(truth.grid, truth.f_tau, "k--", lw=1.5, label="truth")
-    for m in est.modes:
-        ax.axvline(m, color="C3", lw=1, alpha=0.6)
+        top = max(top, float(np.max(truth.f_tau)))
+    for i, (m, (lo, hi)) in enumerate(zip(est.modes, est.mode_intervals, strict=True)):
+        ax.axvspan(lo, hi, color="C3", alpha=0.08)
+        ax.axvline(
+            m,
+            color="C3",
+            lw=1.2,
+            ls="-",
+            alpha=0.8,
+            label=f"mode {i + 1}: {m:.2f} [{lo:.2f}, {hi:.2f}]",
+        )
+    for m in est.unsupported_modes:
+        ax.axvline(m, color="0.5", lw=1, ls=":", label=f"peak at {m:.2f}: dip not significant")
+    peak = float(np.max(est.f_tau)) if np.max(est.f_tau) > 0 else 1.0
+    cap = 3 * peak
+    ax.set_ylim(0, 1.08 * min(top, cap))
+    if top > cap:
+        ax.plot([], [], " ", label=f"band clipped (reaches {top / peak:.1f}× the peak)")
     ax.set_xlabel("transduction time τ")
     ax.set_ylabel("density f_τ")
-    ax.set_title(f"{title}\n{len(est.modes)} mode(s): {est.call} pathway(s)", fontsize=10)
+    n = len(est.modes)
+    ax.set_title(f"{title}\n{n} supported mode{'s' if n != 1 else ''}: {est.call}", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 

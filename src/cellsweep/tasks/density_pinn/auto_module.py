@@ -1,0 +1,126 @@
+"""``model.family=auto``: one run fits gamma, mixture2 and free on the same cells, selects the
+family by cross-validated held-out likelihood (``selection.py``), and reports the chosen
+family's fit.
+
+Every family is fitted k times with one fold of cells held out (the comparison) and once on all
+cells (the estimates). Each training step advances every fit that has not converged by one
+L-BFGS step; each validation scores every cell once, by the fit that did not see it. Logged per
+epoch: ``val/nll_heldout/<family>`` and ``val/nll_heldout_se/<family>`` (mean per transition and
+its standard error over cells), ``val/nll_heldout`` (the chosen family's), ``train/loss`` and the
+truth metrics of the chosen family's fit on all cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+
+from cellsweep.tasks.density_pinn.likelihood_module import LikelihoodPINN
+from cellsweep.tasks.density_pinn.selection import Selection, select_family
+
+CONVERGED = 1e-9  # an L-BFGS step that lowers the mean NLL per transition by less has converged
+
+
+class AutoFamilyPINN(L.LightningModule):
+    def __init__(
+        self,
+        make: Callable[[str, np.ndarray, np.ndarray], LikelihoodPINN],
+        families: Sequence[str],
+        values: np.ndarray,
+        folds: Sequence[np.ndarray],
+        rule: str,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.families, self.rule = tuple(families), rule
+        n = values.shape[0]
+        self.folds = [np.asarray(f) for f in folds]
+        fold_fits: dict[str, nn.Module] = {}
+        for fam in self.families:
+            fits = []
+            for held in self.folds:
+                keep = np.setdiff1d(np.arange(n), held)
+                fits.append(make(fam, values[keep], values[held]))
+            fold_fits[fam] = nn.ModuleList(fits)
+        self.fold_fits = nn.ModuleDict(fold_fits)
+        self.full = nn.ModuleDict({fam: make(fam, values, values) for fam in self.families})
+        self.transitions_per_cell = values.shape[1] - 1
+        self.selection: Selection | None = None
+        self._last: dict[int, float] = {}  # last loss of each fit, by index in _fits()
+        self._done: set[int] = set()
+
+    def _fits(self) -> list[LikelihoodPINN]:
+        out = []
+        for fam in self.families:
+            out.extend(self.fold_fits[fam])
+            out.append(self.full[fam])
+        return out
+
+    @property
+    def chosen(self) -> LikelihoodPINN:
+        fam = self.selection.family if self.selection else self.families[0]
+        return self.full[fam]
+
+    # -- Lightning -----------------------------------------------------------------------------
+    def configure_optimizers(self):
+        return [fit.configure_optimizers() for fit in self._fits()]
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        opts = self.optimizers(use_pl_optimizer=False)
+        opts = opts if isinstance(opts, list) else [opts]
+        for i, (fit, opt) in enumerate(zip(self._fits(), opts, strict=True)):
+            if i in self._done:
+                continue
+
+            def closure(fit: LikelihoodPINN = fit, opt: torch.optim.Optimizer = opt):
+                opt.zero_grad()
+                loss = fit.objective()
+                loss.backward()
+                return loss
+
+            opt.step(closure)
+            with torch.no_grad():
+                loss = float(fit.objective())
+            if i in self._last and self._last[i] - loss < CONVERGED:
+                self._done.add(i)
+            self._last[i] = loss
+        with torch.no_grad():
+            train = self.chosen.nll(self.chosen.fit_nll).mean()
+        self.log("train/loss", train, on_step=False, on_epoch=True, prog_bar=True, batch_size=1)
+
+    @torch.no_grad()
+    def heldout_per_cell(self) -> dict[str, np.ndarray]:
+        """Each family's NLL of every cell (summed over its transitions), by the fit that did not
+        see it."""
+        n = sum(f.size for f in self.folds)
+        out = {}
+        for fam in self.families:
+            per = np.empty(n)
+            for held, fit in zip(self.folds, self.fold_fits[fam], strict=True):
+                per[held] = fit.nll(fit.val_nll).sum(-1).cpu().numpy()
+            out[fam] = per
+        return out
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        sel = select_family(self.heldout_per_cell(), self.transitions_per_cell, self.rule)
+        self.selection = sel
+        for fam in self.families:
+            self.log(f"val/nll_heldout/{fam}", sel.nll[fam], batch_size=1)
+            self.log(f"val/nll_heldout_se/{fam}", sel.se[fam], batch_size=1)
+        chosen = sel.nll[sel.family]
+        self.log("val/loss", chosen, batch_size=1)
+        self.log("val/nll_heldout", chosen, prog_bar=True, batch_size=1)
+        self.log("val/family_index", float(self.families.index(sel.family)), batch_size=1)
+        for key, value in self.chosen.truth_metrics().items():
+            self.log(key, value, batch_size=1)
+
+    def on_train_end(self) -> None:
+        """A fit stopped before its first validation (a tiny budget) still has a selection."""
+        if self.selection is None:
+            self.selection = select_family(
+                self.heldout_per_cell(), self.transitions_per_cell, self.rule
+            )

@@ -1,0 +1,90 @@
+"""Modes of a fitted f_τ that the data support, each with its own 95 % interval.
+
+A local maximum of the point estimate is a candidate (``peak_indices``). Two neighbouring
+candidates stay apart only if the dip between them is significant: the density at the dip lies
+below each peak by more than 1.96 standard errors. Otherwise the lower peak is dropped and the
+test repeats, so the serial/parallel call rests on supported modes only.
+
+Two ways to get the uncertainty:
+- ``delta``: the Laplace covariance carried to f by its Jacobian (likelihood PINN). The dip test
+  is on log f(peak) − log f(dip), with the covariance of the two (not two separate bands); a mode's
+  interval is the delta-method interval of the root of f′, m̂ ± 1.96·‖∂f′(m̂)/∂θ·R‖ / |f″(m̂)|;
+- ``band``: a pointwise band only (the authors' model's latent samples): a dip counts when the
+  band's top at the dip is below its bottom at both peaks, and a mode's interval is the stretch
+  around it where the band's top reaches the band's bottom at the peak.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from cellsweep.tasks.density_pinn.delays import peak_indices
+
+Z95 = 1.959963984540054
+
+
+@dataclass
+class Mode:
+    t: float
+    lo: float
+    hi: float
+
+
+def _merge(peaks: list[int], f: np.ndarray, apart) -> list[int]:
+    """Drop the lower peak of the first pair whose dip is not significant, until none is left."""
+    peaks = list(peaks)
+    changed = True
+    while changed and len(peaks) > 1:
+        changed = False
+        for a, b in itertools.pairwise(peaks):
+            d = a + int(np.argmin(f[a : b + 1]))
+            if not (apart(a, d) and apart(b, d)):
+                peaks.remove(a if f[a] < f[b] else b)
+                changed = True
+                break
+    return peaks
+
+
+def delta_modes(grid: np.ndarray, f: np.ndarray, jac_root: np.ndarray) -> list[Mode]:
+    """Supported modes from f on ``grid`` and ∂f/∂θ·R [len(grid), n_params] (R Rᵀ = Σ)."""
+    f = np.asarray(f, dtype=float)
+    G = np.asarray(jac_root, dtype=float)
+
+    def apart(p: int, d: int) -> bool:
+        if f[d] <= 0:
+            return True
+        diff = G[p] / f[p] - G[d] / f[d]
+        return bool(np.log(f[p] / f[d]) > Z95 * np.linalg.norm(diff))
+
+    out = []
+    h = float(grid[1] - grid[0])
+    for i in _merge(peak_indices(f), f, apart):
+        curv = (f[i + 1] - 2 * f[i] + f[i - 1]) / h**2
+        slope_grad = (G[i + 1] - G[i - 1]) / (2 * h)
+        sd = float(np.linalg.norm(slope_grad) / -curv) if curv < 0 else np.inf
+        half = min(Z95 * sd, float(grid[-1] - grid[0]))
+        out.append(
+            Mode(float(grid[i]), max(grid[0], grid[i] - half), min(grid[-1], grid[i] + half))
+        )
+    return out
+
+
+def band_modes(grid: np.ndarray, f: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[Mode]:
+    """Supported modes from a pointwise band [lo, hi] around f."""
+    f, lo, hi = (np.asarray(x, dtype=float) for x in (f, lo, hi))
+
+    def apart(p: int, d: int) -> bool:
+        return bool(hi[d] < lo[p])
+
+    out = []
+    for i in _merge(peak_indices(f), f, apart):
+        a = b = i
+        while a > 0 and hi[a - 1] >= lo[i]:
+            a -= 1
+        while b < f.size - 1 and hi[b + 1] >= lo[i]:
+            b += 1
+        out.append(Mode(float(grid[i]), float(grid[a]), float(grid[b])))
+    return out

@@ -1,0 +1,140 @@
+"""Family selection, supported modes, the f_τ band, the Laplace check with its profile fallback,
+and the authors' model's convergence warning: the parts that make the default call honest."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from cellsweep.tasks.density_pinn import build
+from cellsweep.tasks.density_pinn.families import GammaFamily, gamma_pdf
+from cellsweep.tasks.density_pinn.modes import band_modes, delta_modes
+from cellsweep.tasks.density_pinn.selection import cell_folds, select_family
+
+SMALL = {"sim": {"n_cells": 20, "delay": [{"family": "gamma", "mean": 2.5, "shape": 10.0}]}}
+
+
+def _trainer(epochs: int) -> L.Trainer:
+    return L.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+
+
+def test_folds_hold_every_cell_out_once() -> None:
+    folds = cell_folds(23, 5, seed=3)
+    assert len(folds) == 5 and sorted(np.concatenate(folds).tolist()) == list(range(23))
+    assert {f.size for f in folds} <= {4, 5}
+    assert [f.tolist() for f in cell_folds(23, 5, seed=3)] == [f.tolist() for f in folds]
+
+
+def test_rules_one_standard_error_prefers_the_simpler_family_within_noise() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.normal(60.0, 5.0, size=50)
+    noise = rng.normal(0.0, 1.0, size=50)
+    # mixture2 and free fit slightly better than gamma, but within the noise of the comparison
+    tie = {"gamma": base, "mixture2": base - 0.05 + noise, "free": base - 0.1 + noise}
+    assert select_family(tie, 20, "argmin").family in ("mixture2", "free")
+    one_se = select_family(tie, 20, "1se")
+    assert one_se.family == "gamma" and "within one standard error" in one_se.reason
+    # a clear gain for mixture2 (3 nats per cell) beats the simplicity preference
+    clear = {"gamma": base + 3.0 + noise, "mixture2": base, "free": base + 0.2 * noise}
+    sel = select_family(clear, 20, "1se")
+    assert sel.family == "mixture2" and sel.best == "mixture2"
+    assert sel.excess["gamma"] > 3 * sel.excess_se["gamma"]
+    assert sel.nll["mixture2"] == pytest.approx(base.sum() / (50 * 20))
+    with pytest.raises(ValueError, match="rule"):
+        select_family(clear, 20, "bic")
+
+
+def _two_bumps(dip_depth: float) -> tuple[np.ndarray, np.ndarray]:
+    grid = np.linspace(0, 10, 201)
+    f = np.exp(-0.5 * ((grid - 2) / 0.5) ** 2) + np.exp(-0.5 * ((grid - 5) / 0.5) ** 2)
+    f += dip_depth * np.exp(-0.5 * ((grid - 3.5) / 0.6) ** 2)  # fills the dip
+    return grid, f / np.trapezoid(f, grid)
+
+
+def test_a_mode_counts_only_when_its_dip_is_significant() -> None:
+    grid, f = _two_bumps(0.5)  # a dip about half as high as the peaks
+    # f = a·b1 + b·b2: one direction per bump's height; the dip test sees their covariance
+    b1 = np.exp(-0.5 * ((grid - 2) / 0.5) ** 2)
+    b2 = np.exp(-0.5 * ((grid - 5) / 0.5) ** 2)
+    tight = np.column_stack([0.01 * b1, 0.01 * b2])
+    modes = delta_modes(grid, f, tight)
+    assert [round(m.t) for m in modes] == [2, 5]
+    assert all(m.lo < m.t < m.hi for m in modes)
+    loose = np.column_stack([3.0 * b1, 3.0 * b2, 3.0 * np.exp(-0.5 * ((grid - 3.5) / 0.6) ** 2)])
+    assert len(delta_modes(grid, f, loose)) == 1  # the same curve, its dip not supported
+    # the band-only test: a band that is narrow keeps both, one that spans the dip merges them
+    assert len(band_modes(grid, f, 0.95 * f, 1.05 * f)) == 2
+    assert len(band_modes(grid, f, 0.2 * f, 3.0 * f)) == 1
+
+
+class ScaledGamma(GammaFamily):
+    """A gamma density times e^s: s and log λ_b enter the mean only through λ_b·e^s, so the
+    Hessian has an exactly flat direction along which λ_b moves (a non-identified rate)."""
+
+    def __init__(self, mean: float = 2.0) -> None:
+        super().__init__(mean)
+        self.log_s = nn.Parameter(torch.tensor(0.0, dtype=torch.float64))
+
+    def pdf(self, t: torch.Tensor) -> torch.Tensor:
+        return gamma_pdf(t, self.log_mean.exp(), 1.0 + self.raw_shape.exp()) * self.log_s.exp()
+
+    forward = pdf
+
+
+def test_unreliable_laplace_interval_falls_back_to_the_profile() -> None:
+    run = build(SMALL, {"estimator": "likelihood", "family": "gamma"}, seed=4)
+    mod = run.module
+    _trainer(3).fit(mod, datamodule=run.datamodule)
+    est = mod.estimates("laplace", 0)
+    assert est.interval_method == "laplace" and est.extra["laplace_check"]["lambda_b"] == "ok"
+    assert est.lambda_b_ci[0] < est.lambda_b < est.lambda_b_ci[1]
+    # the same optimum, reparametrized so that λ_b cannot be told from a density parameter
+    scaled = ScaledGamma()
+    with torch.no_grad():
+        scaled.log_mean.copy_(mod.family.log_mean)
+        scaled.raw_shape.copy_(mod.family.raw_shape)
+    mod.family = scaled
+    est = mod.estimates("laplace", 0)
+    assert "flat direction" in est.extra["laplace_check"]["lambda_b"]
+    assert est.interval_method.startswith("profile for lambda_b")
+    se = math.log(est.lambda_b_ci[1] / est.lambda_b_ci[0]) / (2 * 1.96)
+    assert est.lambda_b_ci == pytest.approx(mod.profile_interval("log_lambda_b", se), rel=1e-6)
+    assert est.lambda_b_ci[0] <= est.lambda_b <= est.lambda_b_ci[1]
+
+
+def test_band_contains_the_estimate_and_is_not_a_row_of_spikes() -> None:
+    run = build(SMALL, {"estimator": "likelihood", "family": "free"}, seed=2)
+    _trainer(3).fit(run.module, datamodule=run.datamodule)
+    est = run.module.estimates("laplace", 0)
+    assert np.all(est.f_lo <= est.f_tau) and np.all(est.f_tau <= est.f_hi)
+    assert est.f_hi.max() < 3 * est.f_tau.max()
+    assert np.all(np.isfinite(est.f_hi))
+
+
+def test_authors_model_says_when_it_has_not_converged() -> None:
+    run = build({}, {"estimator": "authors", "steps_per_epoch": 5}, seed=0)
+    mod = run.module
+    _trainer(3).fit(mod, datamodule=run.datamodule)
+    reasons = mod.convergence()
+    assert any("within 5 % of its initial" in r for r in reasons), reasons
+    assert any("epoch" in r for r in reasons), reasons
+    # a settled loss and rates that moved: no warning
+    mod.epoch_losses = [5.0, 3.0] + [1.0] * 10
+    lam_b, lam_d, _ = mod.population()
+    mod.initial_rates = (2 * lam_b, 2 * lam_d)
+    assert mod.convergence() == []
+    mod.epoch_losses = [float(10 - i) for i in range(10)]  # still falling
+    assert any("still falling" in r for r in mod.convergence())
