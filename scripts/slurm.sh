@@ -119,15 +119,17 @@ start() {
   env_line
 }
 
-stop() {
-  local pidfile pid
+stop() {  # all three at once, then wait for each (slurmd takes seconds to wind down)
+  local pidfile pids=()
   for pidfile in "$DIR/slurmd.pid" "$DIR/slurmctld.pid" "$DIR/munge/munged.pid"; do
     if alive "$pidfile"; then
-      pid=$(cat "$pidfile")
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      pids+=("$(cat "$pidfile")")
+      kill "${pids[-1]}" 2>/dev/null || true
     fi
     rm -f "$pidfile"
+  done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   done
   echo "slurm stopped" >&2
 }
