@@ -24,6 +24,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -274,11 +275,42 @@ CANNOT_START = {
         "ended FAILED (exit 3:0): no result",
         1,
     ),
-    # more CPUs than any node has: Slurm accepts the array but would hold it pending forever
-    "never scheduled": ("hydra.launcher.cpus_per_task=64", "cannot start: Slurm holds it", 1),
     # sbatch refuses the submission itself
     "refused": ("hydra.launcher.partition=nope", "invalid partition specified: nope", 2),
 }
+
+
+def test_a_request_no_node_can_meet_is_reported_and_cancelled(
+    slurm, tmp_path, monkeypatch, capsys
+) -> None:
+    """More CPUs than any node has: Slurm accepts the array and would hold it pending forever
+    (PartitionConfig). Submitted and watched directly (no sweep around it, to keep it short)."""
+    from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
+    from omegaconf import OmegaConf
+
+    from cellsweep.sweep.submit import make_executor, submit_workers
+
+    monkeypatch.setenv("SLURM_CONF", slurm["SLURM_CONF"])
+    launcher = OmegaConf.to_container(OmegaConf.structured(SlurmQueueConf))
+    launcher |= {
+        "submitit_folder": str(tmp_path / ".submitit" / "%j"),
+        "partition": "debug",
+        "cpus_per_task": 64,
+        "mem_gb": 1,
+        "timeout_min": 5,
+    }
+    workers = submit_workers(make_executor(launcher, "slurm"), [sys.executable, "-V"], {}, 2)
+    deadline = time.monotonic() + 120
+    while any(w.poll() is None for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    out = capsys.readouterr().out
+    assert [w.returncode for w in workers] == [1, 1], out
+    array = _array(out)
+    for task in (f"{array}_0", f"{array}_1"):
+        line = f"worker {task} cannot start: Slurm holds it pending (PartitionConfig"
+        assert out.count(line) == 1, out
+    assert _wait_queue_empty(slurm, 60, array)  # cancelled, nothing left waiting
+    assert set(_job_states(slurm, array)) == {"CANCELLED"}  # (a pending array is one record)
 
 
 @pytest.mark.parametrize("case", sorted(CANNOT_START))
