@@ -87,7 +87,7 @@ start() {
   command -v munged >/dev/null || die "munged not found (Debian: apt-get install munge)"
   [ "$(id -u)" = 0 ] || die "a local Slurm needs root (slurmd starts jobs as their user)"
   mkdir -p "$DIR/munge" "$DIR/state" "$DIR/spool" "$DIR/log"
-  chmod 700 "$DIR/munge"
+  chmod 755 "$DIR/munge"  # users who submit reach the socket; the key stays 600
   write_conf
   if [ ! -s "$DIR/munge/munge.key" ]; then
     (umask 077; head -c 1024 /dev/urandom >"$DIR/munge/munge.key")
