@@ -33,7 +33,7 @@ write_conf() {
     for ((i = 0; i < gpus; i++)); do
       if [ -e "/dev/nvidia$i" ]; then files+="/dev/nvidia$i "; else
         # a stand-in (CELLSWEEP_SLURM_GPUS on a machine without them): slurmd wants a device file
-        [ -e "$DIR/nvidia$i" ] || mknod "$DIR/nvidia$i" c 1 3
+        [ -e "$DIR/nvidia$i" ] || ln -s /dev/null "$DIR/nvidia$i"
         files+="$DIR/nvidia$i "
       fi
     done
