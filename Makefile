@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast bench ui services services-stop lint format clean
+.PHONY: setup demo test test-fast bench ui services services-stop slurm slurm-stop lint format clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,14 @@ services: setup
 
 services-stop:
 	scripts/services.sh stop
+
+# a single-node Slurm (munged, slurmctld, slurmd; state under .slurm/) for hydra/launcher=slurm;
+# needs root and Debian's slurmctld slurmd slurm-client munge. Then: export SLURM_CONF=.slurm/slurm.conf
+slurm:
+	scripts/slurm.sh start
+
+slurm-stop:
+	scripts/slurm.sh stop
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

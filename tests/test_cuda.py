@@ -8,13 +8,18 @@ CPU-only tests cannot see.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
+from cellsweep.sweep.devices import visible_gpus
 from conftest import TINY, run_train, store_overrides
+from test_sweep_e2e import load
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs a CUDA GPU (torch.cuda.is_available() is False)"
@@ -75,3 +80,39 @@ def test_sweep_trials_on_cuda(tmp_path, capsys) -> None:
     assert len(trials) == 2
     assert all(r.data.params["trainer.accelerator"] == "gpu" for r in trials)
     assert all(r.data.tags["cellsweep.trial_state"] == "COMPLETE" for r in trials)
+
+
+def test_sweep_workers_spread_over_the_gpus(tmp_path, monkeypatch) -> None:
+    """n_workers processes, one GPU each, round-robin over every GPU this machine shows (with
+    a single GPU they share it: nothing to spread). Each trial trains on its worker's GPU."""
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    gpus = visible_gpus()
+    argv = [
+        sys.executable,
+        "-m",
+        "cellsweep.train",
+        "-m",
+        "sweep=chemotaxis/window",
+        *TINY,
+        "task.sim.device=cuda",
+        "trainer=gpu",
+        *store_overrides(tmp_path),
+        f"paths.sweeps_dir={tmp_path / 'sweeps'}",
+        f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        "hydra.sweeper.study_name=t-window",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.n_workers=2",
+    ]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    seen = defaultdict(set)
+    for t in load(tmp_path).trials:
+        assert t.state.name == "COMPLETE", t.user_attrs
+        seen[t.user_attrs["worker"]].add(t.user_attrs.get("cuda_visible_devices"))
+    if len(gpus) < 2:
+        assert set().union(*seen.values()) <= {None}, seen  # one GPU: left as it was
+        assert "one GPU each" not in proc.stdout
+    else:
+        assert f"workers 0-1 on CUDA_VISIBLE_DEVICES={gpus[0]},{gpus[1]}" in proc.stdout
+        assert all(len(d) == 1 for d in seen.values()), seen  # each worker one device
+        assert set().union(*seen.values()) <= {gpus[0], gpus[1]}, seen

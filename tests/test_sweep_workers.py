@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import os
 import time
+from collections import defaultdict
+from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
+from cellsweep.sweep.engine import WORKER_ID
 from cellsweep.sweep.study import make_storage
 from conftest import run_train
 from test_sweep_e2e import load, mlflow_runs, sweep_args
 
 
 @pytest.mark.slow
-def test_two_workers_share_one_study_without_overshoot(tmp_path, capsys) -> None:
+def _devices_by_worker(study: optuna.Study) -> dict[str, set[str]]:
+    seen = defaultdict(set)
+    for t in study.trials:
+        seen[t.user_attrs["worker"]].add(t.user_attrs.get("cuda_visible_devices"))
+    return dict(seen)
+
+
+def test_two_workers_share_one_study_without_overshoot(tmp_path, capsys, monkeypatch) -> None:
+    # two stand-in GPUs (nvidia-smi lists 0 and 1, torch here is CPU-only): one for each worker
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    stand_in = Path(__file__).parent / "stand_in_gpus"
+    monkeypatch.setenv("PATH", f"{stand_in}{os.pathsep}{os.environ['PATH']}")
     code, out, err = run_train(
         sweep_args(tmp_path, 4, "hydra.sweeper.n_workers=2", "trainer.max_epochs=2"), capsys
     )
@@ -41,6 +56,10 @@ def test_two_workers_share_one_study_without_overshoot(tmp_path, capsys) -> None
     for c in children:  # every epoch of every trial reached the store
         assert len(client.get_metric_history(c.info.run_id, "val/loss")) == 2
     assert "starting 1 more worker" in out
+    assert "workers 0-1 on CUDA_VISIBLE_DEVICES=0,1" in out
+    devices = _devices_by_worker(study)  # (on a loaded machine one worker may take them all)
+    assert devices.pop(WORKER_ID) == {"0"}, devices  # this process is worker 0
+    assert all(d == {"1"} for d in devices.values()), devices
 
 
 @pytest.mark.slow
@@ -65,9 +84,11 @@ def test_stale_running_trial_is_failed_and_retried(tmp_path, capsys) -> None:
 
 
 @pytest.mark.slow
-def test_four_workers_on_the_embedded_stores_lose_nothing(tmp_path, capfd) -> None:
+def test_four_workers_on_the_embedded_stores_lose_nothing(tmp_path, capfd, monkeypatch) -> None:
     """Four processes on one journal file and one SQLite MLflow store: no 'database is locked'
-    loses a trial or a metric."""
+    loses a trial or a metric. With two GPUs chosen by the user (stand-ins: torch here is
+    CPU-only), the four workers see one each, round-robin."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
     code, out, err = run_train(
         sweep_args(tmp_path, 8, "hydra.sweeper.n_workers=4", "trainer.max_epochs=3"), capfd
     )
@@ -83,3 +104,7 @@ def test_four_workers_on_the_embedded_stores_lose_nothing(tmp_path, capfd) -> No
         for key in ("train/loss", "val/loss", "val/pred_err"):
             assert len(client.get_metric_history(c.info.run_id, key)) == 3, (key, c.info.run_id)
     assert "starting 3 more worker" in out
+    assert "workers 0-3 on CUDA_VISIBLE_DEVICES=3,5,3,5" in out
+    devices = _devices_by_worker(study)
+    assert devices.pop(WORKER_ID) == {"3"}, devices  # this process is worker 0
+    assert all(d in ({"3"}, {"5"}) for d in devices.values()), devices  # one device each

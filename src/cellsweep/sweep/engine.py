@@ -357,10 +357,11 @@ def run_study(
         with stale_lock:
             fail_stale_trials(study, settings.grace_period, tracker)
 
-    workers = spawn_workers(parent) if spawn_workers is not None else []
+    workers: list[Worker] = []
     status, shown = "FINISHED", ""
     with InterruptWatch() as watch:
-        try:
+        try:  # a refused submission ends the parent run FAILED, not left RUNNING
+            workers = spawn_workers(parent) if spawn_workers is not None else []
             while True:
                 with lock:
                     fail_stale_trials(study, settings.grace_period, tracker)

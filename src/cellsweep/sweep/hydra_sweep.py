@@ -19,6 +19,7 @@ from omegaconf import OmegaConf, open_dict
 from cellsweep.errors import ConfigError
 from cellsweep.sweep.compose import TrialComposer
 from cellsweep.sweep.context import TrialContext
+from cellsweep.sweep.devices import VISIBLE, cuda_started, visible_gpus, worker_gpus
 from cellsweep.sweep.engine import SweepSettings, Worker, run_study
 from cellsweep.sweep.identity import study_identity
 from cellsweep.sweep.space import parse_space, suggest
@@ -209,6 +210,8 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
             job_dir_key="hydra.sweep.dir",
             job_subdir_key="hydra.sweep.subdir",
         )
+        if VISIBLE in os.environ:  # which GPU(s) this worker's trials saw
+            ctx.trial.set_user_attr("cuda_visible_devices", os.environ[VISIBLE])
         if ret.status == JobStatus.FAILED:
             return None, ret._return_value
         return ret._return_value, None
@@ -233,8 +236,16 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
         ]
         if cluster:
             return submit_workers(executor, argv, env, n)
-        print(f"starting {n} more worker process(es)", flush=True)
-        return [subprocess.Popen(argv, env={**os.environ, **env}) for _ in range(n)]
+        gpus = worker_gpus(settings.n_workers, visible_gpus())
+        if gpus[0] is not None and not cuda_started():  # this process is worker 0
+            os.environ[VISIBLE] = gpus[0]
+        on = f"; one GPU each, workers 0-{n} on {VISIBLE}={','.join(map(str, gpus))}"
+        on = on if gpus[0] else ""
+        print(f"starting {n} more worker process(es){on}", flush=True)
+        return [
+            subprocess.Popen(argv, env={**os.environ, **env, **({VISIBLE: g} if g else {})})
+            for g in gpus[1:]
+        ]
 
     default_storage = Path(str(config.paths.sweeps_dir)) / "optuna.journal"
     if not settings.storage:

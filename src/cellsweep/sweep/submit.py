@@ -5,16 +5,21 @@ trial: the launcher's settings (partition, time limit, CPUs, ...) become one sub
 of ``n_workers`` copies of the sweep command. The parent process runs no trial itself; it
 watches the study, shows progress, fails stale trials, and closes the study when it is done.
 The mapping of the launcher's keys to submitit's is the one Hydra's launcher applies.
+On Slurm the tasks are watched by ``slurm_watch`` (squeue), not by submitit's sacct calls.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import subprocess
 from collections.abc import Mapping
 from typing import Any
 
 from cellsweep.errors import ConfigError
+from cellsweep.sweep.slurm_watch import SlurmArray, SlurmWorker
 
 SUBMITIT_LAUNCHERS = {
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher": "slurm",
@@ -56,7 +61,8 @@ class WorkerCommand:
 
 
 class SubmititWorker:
-    """A submitit job seen through the ``subprocess.Popen`` methods the sweep loop uses."""
+    """A submitit job seen through the ``subprocess.Popen`` methods the sweep loop uses
+    (``submitit_local``: its watcher reads local process states, no scheduler involved)."""
 
     def __init__(self, job: Any) -> None:
         self.job = job
@@ -81,6 +87,15 @@ class SubmititWorker:
             self.job.cancel(check=False)
 
 
+def quiet_submitit_logger() -> None:
+    """submitit's logger has a stdout and a stderr handler and also propagates to Hydra's: each
+    of its warnings would print three times. Let Hydra's logging print it once."""
+    logger = logging.getLogger("submitit")
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    logger.propagate = True
+
+
 def make_executor(launcher: Mapping[str, Any], kind: str) -> Any:
     """A submitit executor configured from the launcher's keys, as Hydra's launcher does it.
 
@@ -90,6 +105,7 @@ def make_executor(launcher: Mapping[str, Any], kind: str) -> Any:
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
     from omegaconf import OmegaConf
 
+    quiet_submitit_logger()
     params = {k: v for k, v in launcher.items() if k != "_target_"}
     folder = params.pop("submitit_folder")
     init = {f"{kind}_{k}": params.pop(k) for k in list(params) if k in _INIT_KEYS}
@@ -107,9 +123,26 @@ def make_executor(launcher: Mapping[str, Any], kind: str) -> Any:
 
 def submit_workers(
     executor: Any, argv: list[str], env: Mapping[str, str], n: int
-) -> list[SubmititWorker]:
-    """Submit ``n`` workers as one job array; their logs go to the launcher's submitit_folder."""
-    jobs = executor.submit_array([WorkerCommand(argv, env, os.getcwd())] * n)
+) -> list[SubmititWorker] | list[SlurmWorker]:
+    """Submit ``n`` workers as one job array; their logs go to the launcher's submitit_folder.
+
+    A submission sbatch refuses (an unknown partition or account, say) is one ConfigError line
+    with sbatch's own message, before any worker exists.
+    """
+    from submitit.core.utils import FailedJobError
+
+    try:  # submitit also prints sbatch's stderr when it fails: keep it to the one line below
+        with contextlib.redirect_stderr(io.StringIO()):
+            jobs = executor.submit_array([WorkerCommand(argv, env, os.getcwd())] * n)
+    except FailedJobError as exc:
+        lines = [ln.split("error:", 1)[-1].strip() for ln in str(exc).splitlines() if ln.strip()]
+        raise ConfigError(
+            f"hydra.launcher: the job array was refused: {lines[0] if lines else exc}"
+        ) from None
     array = jobs[0].job_id.split("_")[0]
-    print(f"submitted {n} worker(s) as job array {array}; logs: {executor.folder}", flush=True)
+    logs = str(executor.folder).replace("%j", f"{array}_*")
+    print(f"submitted {n} worker(s) as job array {array}; logs: {logs}", flush=True)
+    if executor.cluster == "slurm":
+        watch = SlurmArray(array)
+        return [SlurmWorker(j, watch) for j in jobs]
     return [SubmititWorker(j) for j in jobs]
