@@ -184,6 +184,13 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
     threads = int(os.environ.get(THREADS_ENV, 0)) if worker else settings.threads()
     if threads:
         set_threads(threads)
+    folder = app_defaults.sweeps_dir(config, sweeper.kwargs.get("sweeps_dir"))
+    default_storage = folder / "optuna.journal"
+    settings.storage = app_defaults.storage_spec(config, settings.storage)
+    if settings.storage == MEMORY and settings.n_workers > 1:
+        raise ConfigError(
+            "hydra.sweeper.storage=memory keeps the study in one process: n_workers 1"
+        )
     tracking = app_defaults.tracking_config(config, stock.plain(sweeper.kwargs.get("tracking")))
     tracker, trial_runs = None, None
     tracker_path = sweeper.kwargs.get("tracker")
@@ -223,7 +230,8 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
         try:
             result, error = launch(overrides, ctx)
         except BaseException as exc:  # Ctrl-C, SystemExit: the run must not stay RUNNING
-            trial_runs.close(ctx.run_id, "KILLED", [], None, time.time() - t0, type(exc).__name__)
+            why = f"interrupted: {type(exc).__name__}"
+            trial_runs.close(ctx.run_id, "FAIL", [], None, time.time() - t0, why, "KILLED")
             raise
         out = outcome_of(result, error, ctx.objectives)
         trial_runs.close(
@@ -254,13 +262,6 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
         cwd = app_defaults.launch_dir(config)
         return [subprocess.Popen(argv, env={**os.environ, **env}, cwd=cwd) for _ in range(n)]
 
-    folder = app_defaults.sweeps_dir(config, sweeper.kwargs.get("sweeps_dir"))
-    default_storage = folder / "optuna.journal"
-    settings.storage = app_defaults.storage_spec(config, settings.storage)
-    if settings.storage == MEMORY and settings.n_workers > 1:
-        raise ConfigError(
-            "hydra.sweeper.storage=memory keeps the study in one process: n_workers 1"
-        )
     study = run_study(
         settings,
         space,

@@ -65,8 +65,10 @@ class MLflowTrialRuns:
         values: Sequence[float] | None,
         duration_s: float,
         reason: str = "",
+        status: str | None = None,
     ) -> None:
-        """End the run with what the trial came to: its values, state, duration, reason."""
+        """End the run with what the trial came to: its values, state, duration, reason
+        (``status``: MLflow's, when not the state's own, e.g. KILLED for Ctrl-C)."""
         run = self._runs.pop(run_id, None)
         if run is None:
             return
@@ -78,4 +80,4 @@ class MLflowTrialRuns:
         if reason:
             tags["cellsweep.fail_reason"] = reason[:500]
         run.set_tags(tags)
-        run.end(END_STATUS.get(state, "KILLED"))
+        run.end(status or END_STATUS.get(state, "FAILED"))
