@@ -163,8 +163,8 @@ def test_a_worker_that_cannot_start_fails_the_command(tmp_path, capfd, monkeypat
     args = ["hparams_search=optuna", "hydra.sweeper.n_trials=2", "hydra.sweeper.tracking=false"]
     code, out, err = run_app(args, tmp_path, capfd, monkeypatch)
     assert code == 1, (out, err)
-    assert "trials ran in 1 process(es); 1 worker(s) started" in out
-    assert "1 of 1 worker process(es) failed (exit code 1)" in err
+    assert "trials ran in 1 process(es); 1 worker(s) launched" in out
+    assert "1 of 1 worker process(es) could not start (exit code 1)" in err
     assert len(journal_study(tmp_path).trials) == 2
 
 

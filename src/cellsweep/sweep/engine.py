@@ -264,14 +264,26 @@ class InterruptWatch:
 
 
 def check_workers(study: optuna.Study, workers: Sequence[Worker]) -> None:
-    """Say how many processes ran trials; raise when a spawned worker exited non-zero."""
+    """Say how many processes ran trials; raise when a worker process could not start.
+
+    A local worker that exited non-zero without ever taking a trial could not start (a wrong
+    command, an import error): an error, though the study may be complete. One that exited
+    non-zero after taking trials was killed mid-study: its trials are retried, so a warning.
+    """
     ran = {t.user_attrs.get("worker") for t in study.get_trials(deepcopy=False)} - {None}
-    bad = [p.returncode for p in workers if p.returncode not in (0, None)]
-    print(f"trials ran in {len(ran)} process(es); {len(workers)} worker(s) started", flush=True)
-    if bad:
+    failed = [p for p in workers if p.returncode not in (0, None)]
+    host = socket.gethostname()
+    never = [p for p in failed if getattr(p, "pid", None) and f"{host}:{p.pid}" not in ran]
+    print(f"trials ran in {len(ran)} process(es); {len(workers)} worker(s) launched", flush=True)
+    if never:
+        codes = ", ".join(str(p.returncode) for p in never)
         raise SweepAborted(
-            f"{len(bad)} of {len(workers)} worker process(es) failed (exit code "
-            f"{', '.join(map(str, bad))}); see their output above"
+            f"{len(never)} of {len(workers)} worker process(es) could not start (exit code "
+            f"{codes}); see their output above"
+        )
+    if failed:
+        log.warning(
+            "%d worker process(es) exited with %s", len(failed), [p.returncode for p in failed]
         )
 
 
