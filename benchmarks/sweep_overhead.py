@@ -1,6 +1,7 @@
 """Per-trial overhead of a sweeper on a trivial objective: 50 TPE trials, fixed seed.
 
-cellsweep (journal storage, an MLflow parent run and a child run per trial) against the stock
+cellsweep (journal storage, an MLflow parent run and a child run per trial, all defaults of the
+sweeper: the app is a plain Hydra app that returns a float) against the stock
 ``hydra-optuna-sweeper`` 1.3.0 (in memory, no logging), installed by this script in its own
 throwaway venv (benchmarks/.venv-stock, git-ignored). Two measures, both reported: the overhead
 amortized over the study, (wall time of the 50-trial sweep − one plain run of the same app) / 50,
@@ -52,9 +53,11 @@ def stock_python() -> str:
     return str(py)
 
 
-def timed(cmd: list[str], env: dict) -> float:
+def timed(cmd: list[str], env: dict, cwd: str) -> float:
     t = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(
+        cmd, check=True, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     return time.perf_counter() - t
 
 
@@ -64,7 +67,7 @@ def measure(python: str, config: str) -> dict:
     for _ in range(REPEATS):
         for key, n in (("single", 0), ("half", N_TRIALS // 2), ("full", N_TRIALS)):
             with tempfile.TemporaryDirectory() as tmp:
-                env = {**os.environ, "BENCH_DIR": tmp, "HYDRA_FULL_ERROR": "1"}
+                env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
                 cmd = [
                     python,
                     str(APP),
@@ -74,7 +77,7 @@ def measure(python: str, config: str) -> dict:
                 ]
                 if n:
                     cmd += [f"hydra.sweeper.n_trials={n}", "-m"]
-                times[key].append(timed(cmd, env))
+                times[key].append(timed(cmd, env, cwd=tmp))  # the app's stores land in tmp
                 shutil.rmtree(tmp, ignore_errors=True)
     single, half, full = (statistics.median(times[k]) for k in ("single", "half", "full"))
     return {

@@ -239,7 +239,7 @@ def test_malformed_entries_raise_one_line_config_error(grammar: str) -> None:
     [
         ("a b", 1),
         ("a=b", 1),
-        ("~task.x", 1),
+        ("~task.x", "choice(1, 2)"),  # a deletion cannot be swept
         ("", 1),
         ("task.x", object()),
     ],

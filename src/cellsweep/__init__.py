@@ -1,3 +1,15 @@
 """cellsweep: hyperparameter studies for scientific machine learning."""
 
+from typing import Any
+
 __version__ = "0.1.0"
+__all__ = ["OptunaPruning"]
+
+
+def __getattr__(name: str) -> Any:
+    """``from cellsweep import OptunaPruning``; ``import cellsweep`` alone imports no Lightning."""
+    if name == "OptunaPruning":
+        from cellsweep.callbacks import OptunaPruning
+
+        return OptunaPruning
+    raise AttributeError(f"module 'cellsweep' has no attribute {name!r}")

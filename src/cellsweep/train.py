@@ -45,6 +45,9 @@ from cellsweep.tracking.callback import MLflowEpochMetrics, scalar_metrics
 
 log = logging.getLogger("cellsweep.train")
 register_resolvers()
+# Each trial's MLflow run is opened here (with per-epoch metrics and artifacts), so the sweeper
+# opens none of its own (cellsweep.sweep.hydra_sweep.app_logs_trial_runs).
+LOGS_TRIAL_RUNS = True
 
 
 def _container(node: Any) -> Any:

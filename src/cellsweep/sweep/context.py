@@ -6,7 +6,7 @@ so the job can report intermediate values (pruning) and record its MLflow run id
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -22,6 +22,10 @@ class TrialContext:
     directions: list[str]
     pruning: bool
     parent_run_id: str | None = None
+    #: the trial's MLflow run when the sweeper opened it (an app that logs none of its own)
+    run_id: str | None = None
+    #: ``log_metrics(metrics, step)`` into that run, for the public Lightning callback
+    log_metrics: Callable[[Mapping[str, float], int], None] | None = None
 
 
 _CURRENT: ContextVar[TrialContext | None] = ContextVar("cellsweep_trial", default=None)

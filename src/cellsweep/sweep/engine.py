@@ -192,13 +192,27 @@ def outcome_of(result: Any, error: BaseException | None, objectives: Sequence[st
     if error is not None:
         msg = str(error).splitlines()[0] if str(error) else ""
         return TrialOutcome(TrialState.FAIL, reason=f"{type(error).__name__}: {msg}"[:500])
-    if not isinstance(result, Mapping):
-        return TrialOutcome(TrialState.FAIL, reason=f"job returned {type(result).__name__}")
+    if isinstance(result, Mapping):  # named metrics (cellsweep-train): pick the objectives
+        if missing := [n for n in objectives if n not in result]:
+            return TrialOutcome(TrialState.FAIL, reason=f"objective {missing[0]!r} was not logged")
+        raw = [result[name] for name in objectives]
+    elif isinstance(result, Sequence) and not isinstance(result, str):  # one per direction
+        raw = list(result)
+    else:  # a float or an int, as a plain Hydra app returns for one direction
+        raw = [result]
+    if len(raw) != len(objectives):
+        return TrialOutcome(
+            TrialState.FAIL,
+            reason=f"job returned {len(raw)} value(s) for {len(objectives)} direction(s)",
+        )
     values = []
-    for name in objectives:
-        if name not in result:
-            return TrialOutcome(TrialState.FAIL, reason=f"objective {name!r} was not logged")
-        v = float(result[name])
+    for name, item in zip(objectives, raw, strict=True):
+        try:
+            v = float(item)
+        except (TypeError, ValueError):
+            return TrialOutcome(
+                TrialState.FAIL, reason=f"job returned {type(item).__name__}, not a number"
+            )
         if not math.isfinite(v):
             return TrialOutcome(TrialState.FAIL, reason=f"objective {name} is {v}")
         values.append(v)
@@ -269,6 +283,30 @@ class InterruptWatch:
     def __exit__(self, *exc: object) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
+
+
+def check_workers(study: optuna.Study, workers: Sequence[Worker]) -> None:
+    """Say how many processes ran trials; raise when a worker process could not start.
+
+    A local worker that exited non-zero without ever taking a trial could not start (a wrong
+    command, an import error): an error, though the study may be complete. One that exited
+    non-zero after taking trials was killed mid-study: its trials are retried, so a warning.
+    """
+    ran = {t.user_attrs.get("worker") for t in study.get_trials(deepcopy=False)} - {None}
+    failed = [p for p in workers if p.returncode not in (0, None)]
+    host = socket.gethostname()
+    never = [p for p in failed if getattr(p, "pid", None) and f"{host}:{p.pid}" not in ran]
+    print(f"trials ran in {len(ran)} process(es); {len(workers)} worker(s) launched", flush=True)
+    if never:
+        codes = ", ".join(str(p.returncode) for p in never)
+        raise SweepAborted(
+            f"{len(never)} of {len(workers)} worker process(es) could not start (exit code "
+            f"{codes}); see their output above"
+        )
+    if failed:
+        log.warning(
+            "%d worker process(es) exited with %s", len(failed), [p.returncode for p in failed]
+        )
 
 
 RunJob = Callable[[list[str], TrialContext], tuple[Any, BaseException | None]]
@@ -467,9 +505,8 @@ def run_study(
                 print(progress_line(study, settings.n_trials), flush=True)
             for proc in workers:
                 proc.wait()
-            bad = [p.returncode for p in workers if p.returncode not in (0, None)]
-            if bad:
-                log.warning("%d worker process(es) exited with %s", len(bad), bad)
+            if workers:  # a worker that could not start is an error, not a slower sweep
+                check_workers(study, workers)
         except BaseException as exc:
             status = (
                 "KILLED" if watch.interrupted or isinstance(exc, KeyboardInterrupt) else "FAILED"

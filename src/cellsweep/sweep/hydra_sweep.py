@@ -6,8 +6,8 @@ import dataclasses
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import hydra
@@ -17,17 +17,23 @@ from hydra.core.utils import JobStatus, run_job
 from omegaconf import OmegaConf, open_dict
 
 from cellsweep.errors import ConfigError
+from cellsweep.sweep import app_defaults, stock
 from cellsweep.sweep.compose import TrialComposer
 from cellsweep.sweep.context import TrialContext
 from cellsweep.sweep.devices import VISIBLE, cuda_started, visible_gpus, worker_gpus
-from cellsweep.sweep.engine import SweepSettings, Worker, run_study
+from cellsweep.sweep.engine import SweepSettings, Worker, outcome_of, run_study
 from cellsweep.sweep.identity import study_identity
+from cellsweep.sweep.relaunch import app_command
+from cellsweep.sweep.results import write_results
 from cellsweep.sweep.space import parse_space, suggest
+from cellsweep.sweep.study import MEMORY, normalize_directions
 from cellsweep.sweep.submit import launcher_kind, make_executor, submit_workers
 
 WORKER_ENV, PARENT_ENV = "CELLSWEEP_SWEEP_WORKER", "CELLSWEEP_PARENT_RUN_ID"
 STUDY_ENV = "CELLSWEEP_STUDY_NAME"  # spawned workers join their parent's study by name
 THREADS_ENV = "CELLSWEEP_THREADS"
+#: sweeper keys that say where things go or which classes to use, not how the study runs
+PLUMBING = ("tracker", "trial_runs", "validator", "tracking", "sweeps_dir")
 
 
 def split_arguments(arguments: list[str]) -> tuple[dict[str, str], list[str], set[str]]:
@@ -105,18 +111,6 @@ def set_threads(n: int) -> None:
         os.environ["OMP_NUM_THREADS"] = str(n)
 
 
-def storage_url(config: Any) -> str | None:
-    """The study storage of the ``storage`` group: None for the local journal file."""
-    group = config.get("storage") or {}
-    url = group.get("url")
-    if group.get("name") == "postgres" and not url:
-        raise ConfigError(
-            "storage=postgres needs CELLSWEEP_OPTUNA_STORAGE=postgresql://user:password@host/db "
-            "in the environment (see `make services`)"
-        )
-    return str(url) if url else None
-
-
 def flat_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"task": {"lr": ...}}`` -> ``{"task.lr": ...}``: command lines can only add nested keys
     (``+hydra.sweeper.params.task.lr=...``) while files write dotted ones; nested ones win."""
@@ -130,40 +124,60 @@ def flat_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def default_study_name(config, fingerprint: str) -> str:
-    """``<sweep config>-<fingerprint>``: the same command finds its study again, and another
-    data file, task, fixed override or space gets a study of its own (identity.py)."""
+    """``<sweep config or app job name>-<fingerprint>``: the same command finds its study again,
+    another data file, task, fixed override or space gets a study of its own (identity.py), and
+    two apps never share one name."""
     choice = config.hydra.runtime.choices.get("sweep")
-    base = str(choice).replace("/", "-") if choice else "cellsweep"
+    base = str(choice).replace("/", "-") if choice else str(config.hydra.job.name)
     return f"{base}-{fingerprint}"
+
+
+def app_logs_trial_runs(task_function: Any) -> bool:
+    """Whether the app opens each trial's MLflow run itself (its module says
+    ``LOGS_TRIAL_RUNS = True``, as cellsweep-train's does); else the sweeper opens them."""
+    module = sys.modules.get(getattr(task_function, "__module__", "") or "")
+    return bool(getattr(module, "LOGS_TRIAL_RUNS", False))
+
+
+def load_class(key: str, path: str) -> Any:
+    try:
+        return hydra.utils.get_class(str(path))
+    except Exception as exc:
+        raise ConfigError(f"hydra.sweeper.{key}={path}: cannot import: {exc}") from None
 
 
 def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
     config = sweeper.config
-    kw = {k: v for k, v in sweeper.kwargs.items() if k not in ("tracker", "validator")}
-    kw = {
-        k: (OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v)
-        for k, v in kw.items()
-    }
-    # Hydra hands the sweeper an instantiated sampler; its config is what can be rebuilt with
-    # a derived seed for each ask (engine.py), so the study never replays its draws
-    node = OmegaConf.select(config, "hydra.sweeper.sampler", default=None)
-    if OmegaConf.is_dict(node) and "_target_" in node:
-        kw["sampler"] = OmegaConf.to_container(node, resolve=True)
+    # the sampler arrives as config (_recursive_: False on the sweeper node): the engine
+    # rebuilds it with a derived seed for each ask, so the study never replays its draws
+    kw = {k: stock.plain(v) for k, v in sweeper.kwargs.items() if k not in PLUMBING}
+    compat = {k: kw.pop(k, None) for k in stock.STOCK_ONLY}
     cli_space, fixed, pinned = split_arguments(arguments)
     params = {k: v for k, v in flat_params(kw.get("params") or {}).items() if k not in pinned}
     unknown = sorted(set(kw) - {f.name for f in dataclasses.fields(SweepSettings)})
     if unknown:
         raise ConfigError(f"hydra.sweeper.{unknown[0]}: not a key of the cellsweep sweeper")
     worker = os.environ.get(WORKER_ENV) == "1"
+    seed = int(config.get("seed", 0))
     settings = SweepSettings(
         **{
             **kw,
             "params": {**params, **cli_space},
             "study_name": (os.environ.get(STUDY_ENV) if worker else None) or kw.get("study_name"),
-            "seed": int(config.get("seed", 0)),
+            "seed": seed,
+            "n_workers": stock.workers(kw.get("n_workers", 1), compat["n_jobs"]),
+            "sampler": stock.fill_seed(kw.get("sampler"), seed),
         }
     )
     space = parse_space(settings.params)
+    stock.add_legacy_space(space, compat["search_space"], params)
+    stock.add_custom_space(space, compat["custom_search_space"], config)
+    if stock.is_grid(settings.sampler):
+        settings.sampler, points = stock.grid_sampler(settings.sampler, space)
+        settings.n_trials = min(settings.n_trials, points)
+    n_directions = len(normalize_directions(settings.direction))
+    if not settings.objective and not config.get("objective"):  # a plain app returns values
+        settings.objective = stock.default_objectives(n_directions)
     loader = sweeper.hydra_context.config_loader
     launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True) if not worker else {}
     cluster = launcher_kind(launcher) if not worker else None  # workers as submitit jobs
@@ -178,6 +192,13 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
     threads = int(os.environ.get(THREADS_ENV, 0)) if worker else settings.threads()
     if threads:
         set_threads(threads)
+    folder = app_defaults.sweeps_dir(config, sweeper.kwargs.get("sweeps_dir"))
+    default_storage = folder / "optuna.journal"
+    settings.storage = app_defaults.storage_spec(config, settings.storage)
+    if settings.storage == MEMORY and settings.n_workers > 1:
+        raise ConfigError(
+            "hydra.sweeper.storage=memory keeps the study in one process: n_workers 1"
+        )
     composer = TrialComposer(loader, config, fixed)
     identity = study_identity(
         composer.base(),
@@ -187,18 +208,16 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
     )
     if not settings.study_name:
         settings.study_name = default_study_name(config, identity.fingerprint)
-    tracker = None
+    tracking = app_defaults.tracking_config(config, stock.plain(sweeper.kwargs.get("tracking")))
+    tracker, trial_runs = None, None
     tracker_path = sweeper.kwargs.get("tracker")
-    if tracker_path and config.tracking.get("enabled", True):
-        try:
-            tracker_cls = hydra.utils.get_class(str(tracker_path))
-        except Exception as exc:
-            raise ConfigError(
-                f"hydra.sweeper.tracker={tracker_path}: cannot import: {exc}"
-            ) from None
-        tracker = tracker_cls(tracking=OmegaConf.to_container(config.tracking, resolve=True))
+    if tracker_path and tracking is not None:  # workers too: they fail stale trials' runs
+        tracker = load_class("tracker", tracker_path)(tracking=tracking)
+    runs_path = sweeper.kwargs.get("trial_runs")
+    if runs_path and tracking is not None and not app_logs_trial_runs(sweeper.task_function):
+        trial_runs = load_class("trial_runs", runs_path)(tracking=tracking)
 
-    def run_one(overrides: list[str], ctx: TrialContext) -> tuple[Any, BaseException | None]:
+    def launch(overrides: list[str], ctx: TrialContext) -> tuple[Any, BaseException | None]:
         cfg = composer.compose(overrides)
         with open_dict(cfg):
             cfg.hydra.job.id = ctx.trial.number
@@ -216,6 +235,27 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
             return None, ret._return_value
         return ret._return_value, None
 
+    def run_one(overrides: list[str], ctx: TrialContext) -> tuple[Any, BaseException | None]:
+        """The job, inside the trial's MLflow run when the sweeper keeps it (a plain app)."""
+        if trial_runs is None:
+            return launch(overrides, ctx)
+        params = {**ctx.trial.params, **space.fixed}
+        ctx.run_id = trial_runs.open(ctx.parent_run_id, ctx.study_name, ctx.trial.number, params)
+        ctx.trial.set_user_attr("mlflow_run_id", ctx.run_id)
+        ctx.log_metrics = lambda metrics, step: trial_runs.log_metrics(ctx.run_id, metrics, step)
+        t0 = time.time()
+        try:
+            result, error = launch(overrides, ctx)
+        except BaseException as exc:  # Ctrl-C, SystemExit: the run must not stay RUNNING
+            why = f"interrupted: {type(exc).__name__}"
+            trial_runs.close(ctx.run_id, "FAIL", [], None, time.time() - t0, why, "KILLED")
+            raise
+        out = outcome_of(result, error, ctx.objectives)
+        trial_runs.close(
+            ctx.run_id, out.state.name, ctx.objectives, out.values, time.time() - t0, out.reason
+        )
+        return result, error
+
     def spawn(parent_run_id: str | None) -> list[Worker]:
         """Start ``n_workers - 1`` more processes of this same command on the same study, or
         ``n_workers`` cluster jobs when a submitit launcher is selected (this process watches)."""
@@ -227,11 +267,10 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
         if per_job:
             env |= {THREADS_ENV: str(per_job), "OMP_NUM_THREADS": str(per_job)}
         argv = [
-            sys.executable,
-            "-m",
-            "cellsweep.train",
+            *app_command(sweeper.task_function, app_defaults.launch_dir(config)),
             *sys.argv[1:],
             "hydra.sweeper.n_workers=1",
+            "hydra.sweeper.n_jobs=null",
             f"hydra.sweep.dir={config.hydra.sweep.dir}",
         ]
         if cluster:
@@ -242,15 +281,15 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
         on = f"; one GPU each, workers 0-{n} on {VISIBLE}={','.join(map(str, gpus))}"
         on = on if gpus[0] else ""
         print(f"starting {n} more worker process(es){on}", flush=True)
+        cwd = app_defaults.launch_dir(config)
         return [
-            subprocess.Popen(argv, env={**os.environ, **env, **({VISIBLE: g} if g else {})})
+            subprocess.Popen(
+                argv, env={**os.environ, **env, **({VISIBLE: g} if g else {})}, cwd=cwd
+            )
             for g in gpus[1:]
         ]
 
-    default_storage = Path(str(config.paths.sweeps_dir)) / "optuna.journal"
-    if not settings.storage:
-        settings.storage = storage_url(config)
-    return run_study(
+    study = run_study(
         settings,
         space,
         fixed,
@@ -264,3 +303,8 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
         identity=identity,
         worker=worker,
     )
+    if not worker:
+        written = write_results(study, str(config.hydra.sweep.dir))
+        if written is not None:
+            print(f"results: {written}", flush=True)
+    return study

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -80,6 +80,11 @@ class SearchSpace:
     distributions: dict[str, BaseDistribution]
     fixed: dict[str, str]
     verbatim: dict[str, frozenset[str]] = field(default_factory=dict)
+    #: ``~key`` (or ``~key=value``) overrides: keys every trial deletes from the app's config
+    deletes: list[str] = field(default_factory=list)
+    #: the stock ``custom_search_space`` hook: called with the trial after the params are
+    #: suggested; whatever it suggests becomes an override of the trial too
+    extend: Callable[[optuna.trial.Trial], None] | None = None
 
 
 def parse_space(params: Mapping[str, Any]) -> SearchSpace:
@@ -91,9 +96,13 @@ def parse_space(params: Mapping[str, Any]) -> SearchSpace:
     distributions: dict[str, BaseDistribution] = {}
     fixed: dict[str, str] = {}
     verbatim: dict[str, frozenset[str]] = {}
+    deletes: list[str] = []
     for key, raw in params.items():
         if not isinstance(key, str) or not key.strip():
             raise ConfigError(f"search space entry {key!r}: the key must be a dotted config key")
+        if key.startswith("~"):  # a deletion, as on the command line: `~key` or `~key=value`
+            deletes.append(_deletion(key, raw))
+            continue
         override = _parse_entry(key, raw)
         if not override.is_sweep_override():
             fixed[key] = _format_value(key, override.value())
@@ -102,7 +111,7 @@ def parse_space(params: Mapping[str, Any]) -> SearchSpace:
         distributions[key] = distribution
         if encoded:
             verbatim[key] = encoded
-    return SearchSpace(distributions=distributions, fixed=fixed, verbatim=verbatim)
+    return SearchSpace(distributions=distributions, fixed=fixed, verbatim=verbatim, deletes=deletes)
 
 
 def to_override(key: str, value: Any) -> str:
@@ -138,11 +147,16 @@ def suggest(trial: optuna.trial.Trial, space: SearchSpace) -> list[str]:
                 f"search space entry {name!r}: unsupported distribution {type(dist).__name__}"
             )
         overrides[name] = to_override(name, value)
+    if space.extend is not None:
+        space.extend(trial)
+        for name, value in trial.params.items():  # what the hook suggested
+            if name not in overrides:
+                overrides[name] = to_override(name, value)
     for key, text in space.fixed.items():
         if key in overrides:
             raise ConfigError(f"search space entry {key!r}: both sampled and fixed")
         overrides[key] = f"{key}={text}"
-    return [overrides[key] for key in sorted(overrides)]
+    return [overrides[key] for key in sorted(overrides)] + space.deletes
 
 
 # --- parsing ------------------------------------------------------------------------------------
@@ -191,9 +205,21 @@ def _parse_entry(key: str, raw: Any) -> Override:
         raise _error(key, f"cannot parse {line!r}: {_hydra_reason(exc)}") from exc
     if override.get_key_element() != key:
         raise _error(key, f"not a config key (Hydra reads it as {override.get_key_element()!r})")
-    if override.is_delete():
-        raise _error(key, "a '~' (delete) override cannot be swept or fixed")
     return override
+
+
+def _deletion(key: str, raw: Any) -> str:
+    """``~key`` (no value: delete whatever is there) or ``~key=value`` (only if it holds value),
+    checked by Hydra's parser; a sweep cannot delete."""
+    text = raw if isinstance(raw, str) else _format_value(key, raw)
+    line = key if raw is None or raw == "" else f"{key}={text}"
+    try:
+        (override,) = _parser().parse_overrides([line])
+    except Exception as exc:
+        raise _error(key, f"cannot parse {line!r}: {_hydra_reason(exc)}") from exc
+    if override.is_sweep_override():
+        raise _error(key, "a '~' (delete) override cannot be swept")
+    return line
 
 
 def _distribution(key: str, override: Override) -> tuple[BaseDistribution, frozenset[str]]:

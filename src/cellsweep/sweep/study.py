@@ -24,6 +24,7 @@ from omegaconf import OmegaConf
 from cellsweep.errors import ConfigError
 from cellsweep.sweep.identity import FINGERPRINT_ATTR, IDENTITY_ATTR, StudyIdentity, differences
 
+MEMORY = "memory"  # storage: the study lives in this process only
 PRUNERS = {
     "none": lambda: optuna.pruners.NopPruner(),
     "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5),
@@ -33,7 +34,10 @@ PRUNERS = {
 
 
 def make_storage(spec: str | None, default_path: Path) -> optuna.storages.BaseStorage:
-    """A journal file for a path (or None: ``default_path``); an RDB storage for a URL."""
+    """A journal file for a path (or None: ``default_path``); an RDB storage for a URL;
+    nothing kept for ``memory`` (the stock plugin's ``storage: null``)."""
+    if spec == MEMORY:
+        return optuna.storages.InMemoryStorage()
     if spec and "://" in str(spec):
         for attempt in range(4):  # workers on other hosts may be creating the schema right now
             try:
@@ -106,6 +110,8 @@ def ask_lock(spec: str | None, default_path: Path, study_name: str = ""):
     advisory lock keyed by the study name (workers on any machine). Other databases get none:
     workers there may overshoot ``n_trials`` by at most one trial each.
     """
+    if spec == MEMORY:  # one process: nobody else asks
+        return contextlib.nullcontext()
     if spec and str(spec).startswith(("postgresql", "postgres://")):
         return _AdvisoryLock(str(spec), f"cellsweep:{study_name}")
     if spec and "://" in str(spec):

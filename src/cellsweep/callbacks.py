@@ -1,0 +1,58 @@
+"""The public Lightning callback that lets any Hydra + Lightning app take part in a study.
+
+Add ``OptunaPruning(monitor="val/loss")`` to the app's Trainer. Under cellsweep's sweeper it
+logs every epoch's metrics into the trial's MLflow child run and reports ``monitor`` to the
+trial, which stops the fit when the study's pruner says so; outside a sweep it does nothing.
+Like ``train.py``, this module is where sweeps and tracking meet, so neither imports the other.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import lightning as L
+
+from cellsweep.sweep.context import current_trial
+from cellsweep.sweep.pruning import OptunaPruning as _TrialPruning
+from cellsweep.tracking.callback import scalar_metrics
+
+log = logging.getLogger("cellsweep")
+
+
+class OptunaPruning(L.Callback):
+    """Per-epoch metrics into the trial's run and pruning on ``monitor``, in any Lightning app.
+
+    ``monitor`` defaults to the study's (first) objective name, which is what a cellsweep-style
+    app logs; a plain app that returns a float names the metric to prune on.
+    """
+
+    def __init__(self, monitor: str | None = None, log_metrics: bool = True) -> None:
+        self.monitor, self.log_metrics = monitor, log_metrics
+        self._pruning: _TrialPruning | None = None
+        self._warned = False
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        ctx = current_trial()
+        self._pruning = None
+        if ctx is not None:
+            monitor = self.monitor or ctx.objectives[0]
+            self._pruning = _TrialPruning(ctx.trial, monitor, enabled=ctx.pruning)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        ctx = current_trial()
+        if ctx is None or trainer.sanity_checking:
+            return
+        if self.log_metrics and ctx.log_metrics is not None:
+            metrics = scalar_metrics(trainer.callback_metrics)
+            finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
+            ctx.log_metrics(finite, trainer.current_epoch)
+        if self._pruning is None:
+            return
+        if self._pruning.monitor not in trainer.callback_metrics and not self._warned:
+            self._warned = True
+            log.warning(
+                "OptunaPruning: %r is not logged; pass monitor= the metric to prune on",
+                self._pruning.monitor,
+            )
+        self._pruning.on_train_epoch_end(trainer, pl_module)
