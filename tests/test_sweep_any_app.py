@@ -5,6 +5,7 @@ for the stock hydra-optuna-sweeper with only the sweeper selection changed."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,9 +54,12 @@ def runs(tmp: Path, experiment: str = "stock_train"):
     return client, parents, children
 
 
-def journal_study(tmp: Path, name: str = "stock_train") -> optuna.Study:
+def journal_study(tmp: Path, app: str = "stock_train") -> optuna.Study:
+    """The app's one study: named after the app, with the fingerprint of its setup."""
     storage = make_storage(None, tmp / "sweeps" / "optuna.journal")
-    return optuna.load_study(study_name=name, storage=storage)
+    (summary,) = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    assert re.fullmatch(rf"{app}-[0-9a-f]{{8}}", summary.study_name), summary.study_name
+    return optuna.load_study(study_name=summary.study_name, storage=storage)
 
 
 def test_float_app_gets_defaults_a_parent_run_child_runs_and_results(
