@@ -237,5 +237,42 @@ def main() -> dict:
     return {"table": table}
 
 
+def read_running(folders: list[str]) -> None:
+    """Write what studies still running in ``folders`` measured so far (a run that cannot
+    finish in time), marked ``complete: false`` with each study's ``n_finished``."""
+    studies = []
+    for folder in folders:
+        work = Path(folder)
+        storage = make_storage(None, work / "sweeps" / "optuna.journal")
+        (summary,) = optuna.get_all_study_summaries(storage, include_best_trial=False)
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        cmd = next(t.user_attrs["overrides"] for t in study.trials if "overrides" in t.user_attrs)
+        model = int(next(o for o in cmd if o.startswith("experiment=")).rsplit("model", 1)[1])
+        seed = int(next(o for o in cmd if o.startswith("seed=")).split("=")[1])
+        if any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials):
+            studies.append(analyse(model, seed, work, float("nan")))
+    studies.sort(key=lambda r: (r["seed"], r["model"]))
+    models = summarize(studies)
+    table, summary = render(studies, models, False)
+    shown = ", ".join(f"model {r['model']} seed {r['seed']}: {r['n_finished']}" for r in studies)
+    summary += f" Trials finished when read (of 30): {shown}."
+    write_result(
+        NAME,
+        {
+            "complete": False,
+            "target_ratio": TARGET,
+            "models": models,
+            "studies": studies,
+            "table": table,
+            "summary": summary,
+        },
+    )
+    print(table)
+    print(summary)
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--read-running"]:
+        read_running(sys.argv[2:])
+    else:
+        main()

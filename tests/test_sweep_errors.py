@@ -4,6 +4,8 @@ study storage or to MLflow (a table of cases, as users get them wrong)."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -47,7 +49,8 @@ CASES = {
         ["hydra.launcher._target_=hydra_plugins.hydra_joblib_launcher.JoblibLauncher"],
         "JoblibLauncher",
     ),
-    "slurm launcher without Slurm": (["hydra/launcher=slurm"], "srun"),
+    # no srun here, or Slurm's commands without a cluster (no slurm.conf): caught before writing
+    "slurm launcher without Slurm": (["hydra/launcher=slurm"], "hydra.launcher (slurm):"),
     "unknown slurm key": (
         ["hydra/launcher=slurm", "+hydra.launcher.nosuchkey=1"],
         "nosuchkey",
@@ -58,9 +61,16 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_sweep_input_is_one_line_and_exit_2(name, tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.delenv("CELLSWEEP_OPTUNA_STORAGE", raising=False)
-    if name == "unknown slurm key":  # srun must be found for the key check to be reached
-        fake = Path(__file__).parent / "fake_slurm"
-        monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    if name == "unknown slurm key":  # an srun must be found (never run) to reach the key check
+        stand_in = tmp_path / "bin"
+        stand_in.mkdir()
+        (stand_in / "srun").write_text("#!/bin/sh\nexit 1\n")
+        (stand_in / "srun").chmod(0o755)
+        monkeypatch.setenv("PATH", f"{stand_in}{os.pathsep}{os.environ['PATH']}")
+    if name == "slurm launcher without Slurm":
+        monkeypatch.delenv("SLURM_CONF", raising=False)
+        if shutil.which("sinfo") and subprocess.run(["sinfo"], capture_output=True).returncode == 0:
+            pytest.skip("a Slurm cluster answers on this machine (/etc/slurm/slurm.conf)")
     args, needle = CASES[name]
     argv = [
         "-m",

@@ -118,7 +118,27 @@ def make_executor(launcher: Mapping[str, Any], kind: str) -> Any:
     except Exception as exc:  # an unknown key (NameError), no srun here (RuntimeError), ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"hydra.launcher ({kind}): {first}") from None
+    if kind == "slurm":
+        check_cluster()
     return executor
+
+
+def check_cluster() -> None:
+    """Slurm's commands installed without a cluster to talk to (no slurm.conf, a controller that
+    is down) is one ConfigError line, before the study or the parent run exist: ``sinfo``
+    answers in a moment where sbatch would fail only after both were written."""
+    try:
+        out = subprocess.run(
+            ["sinfo", "--noheader", "--format=%P"], capture_output=True, text=True, timeout=30
+        )
+    except subprocess.TimeoutExpired:
+        raise ConfigError("hydra.launcher (slurm): sinfo did not answer within 30 s") from None
+    except OSError as exc:
+        raise ConfigError(f"hydra.launcher (slurm): cannot run sinfo: {exc}") from None
+    if out.returncode != 0:
+        errors = [ln for ln in out.stderr.splitlines() if "error" in ln or "fatal" in ln]
+        last = errors[-1].split(":", 1)[-1].strip() if errors else f"exit {out.returncode}"
+        raise ConfigError(f"hydra.launcher (slurm): no Slurm cluster answers here ({last})")
 
 
 def submit_workers(
