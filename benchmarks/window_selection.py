@@ -121,6 +121,11 @@ def analyse(model: int, seed: int, work: Path, wall: float) -> dict[str, Any]:
         "best_S_rel_err": lowest["S_rel_err"],
         "best_S_rel_err_any_state": lowest_any["S_rel_err"],
         "ratio": chosen["S_rel_err"] / lowest["S_rel_err"],
+        # the same over the faces the losses see (S next to the walls is not identifiable)
+        "best_S_rel_err_interior": min(
+            (r["S_rel_err_interior"] for r in complete if r["S_rel_err_interior"] is not None),
+            default=None,
+        ),
         "states": {
             s.name: sum(t.state == s for t in study.trials) for s in optuna.trial.TrialState
         },
@@ -139,6 +144,13 @@ def summarize(studies: list[dict[str, Any]]) -> dict[str, Any]:
             "ratio_median": statistics.median(s["ratio"] for s in mine),
             "ratios": [s["ratio"] for s in mine],
             "chosen_S_rel_err_median": statistics.median(s["chosen_S_rel_err"] for s in mine),
+            "ratio_interior_median": statistics.median(
+                s["chosen_S_rel_err_interior"] / s["best_S_rel_err_interior"]
+                for s in mine
+                if s["chosen_S_rel_err_interior"] and s["best_S_rel_err_interior"]
+            )
+            if any(s["best_S_rel_err_interior"] for s in mine)
+            else None,
             "best_S_rel_err_median": statistics.median(s["best_S_rel_err"] for s in mine),
             "chosen_window_steps": [s["chosen_params"].get("task.window_steps") for s in mine],
             "best_window_steps": [s["best_params"].get("task.window_steps") for s in mine],
