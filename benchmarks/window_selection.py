@@ -168,6 +168,7 @@ def render(studies: list[dict[str, Any]], models: dict[str, Any], done: bool) ->
             "chosen S err",
             "lowest S err (τ/Δt, L)",
             "ratio",
+            "ratio (interior faces)",
             "pruned",
             "wall s",
         ],
@@ -181,6 +182,9 @@ def render(studies: list[dict[str, Any]], models: dict[str, Any], done: bool) ->
                 f"{100 * s['best_S_rel_err']:.1f} % ({s['best_params'].get('task.window_steps')}, "
                 f"L{s['best_params'].get('task.loss.order')})",
                 f"{s['ratio']:.2f}",
+                f"{s['chosen_S_rel_err_interior'] / s['best_S_rel_err_interior']:.2f}"
+                if s["chosen_S_rel_err_interior"] and s["best_S_rel_err_interior"]
+                else "",
                 s["states"]["PRUNED"],
                 f"{s['wall_s']:.0f}",
             ]
