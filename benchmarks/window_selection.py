@@ -269,9 +269,17 @@ def read_running(folders: list[str]) -> None:
             studies.append(analyse(model, seed, work, float("nan")))
     studies.sort(key=lambda r: (r["seed"], r["model"]))
     models = summarize(studies)
-    table, summary = render(studies, models, False)
-    shown = ", ".join(f"model {r['model']} seed {r['seed']}: {r['n_finished']}" for r in studies)
-    summary += f" Trials finished when read (of 30): {shown}."
+    table, _ = render(studies, models, True)
+    shown = ", ".join(
+        f"Model {r['model']} seed {r['seed']}: {r['n_finished']} of 30 trials finished, "
+        f"ratio {r['ratio']:.2f}"
+        for r in studies
+    )
+    summary = (
+        f"INCOMPLETE, read while the studies ran (not a verdict on the target ≤ {TARGET}): "
+        f"{shown}; {len(MODELS) * len(SEEDS) - len(studies)} of the 9 studies produced no "
+        "complete trial."
+    )
     write_result(
         NAME,
         {
