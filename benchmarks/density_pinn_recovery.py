@@ -467,6 +467,11 @@ def finish(result_name: str, cases: dict, selection: dict) -> None:
                 + "; ".join(
                     f"{rule} {v['family_correct']}/{len(v['picks'])} family, "
                     f"{v['n_modes_correct']} modes, {v['call_correct']} call"
+                    + (
+                        f" (of the {v['calls_known']} seeds whose pick is the reported family)"
+                        if "calls_known" in v and v["calls_known"] < len(v["picks"])
+                        else ""
+                    )
                     for rule, v in selection[case].items()
                 )
             )

@@ -252,7 +252,7 @@ class LikelihoodPINN(L.LightningModule):
         def refit(value: float) -> float:
             with torch.no_grad():
                 param.fill_(value)
-            opt = torch.optim.LBFGS(others, max_iter=100, line_search_fn="strong_wolfe")
+            opt = torch.optim.LBFGS(others, max_iter=40, line_search_fn="strong_wolfe")
 
             def closure() -> torch.Tensor:
                 opt.zero_grad()
