@@ -32,7 +32,7 @@ from cellsweep.paths import project_root
 from cellsweep.sweep.study import make_storage
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import markdown_table, write_result
+from common import load_result, markdown_table, write_result
 
 MODELS = (1, 2, 3)
 SEEDS = (0, 1, 2)
@@ -214,14 +214,20 @@ def _one(job: tuple[int, int]) -> dict[str, Any]:
         return measure_study(model, seed, Path(tmp))
 
 
-def main() -> dict:
+def main(resume: bool = False) -> dict:
     """Two studies side by side (each one exactly the user's command, in its own stores): on
     the shared 2-core machine nine 30-trial studies in a row take hours. Side by side changes
     only how fast they run, not what they compute (the sampler, the pruner and the trials
     are per study and deterministic). Seeds outside, models inside, so that a run cut short
-    still covers every model."""
+    still covers every model. With ``resume``, the studies a cut-short run already measured
+    (each a deterministic, self-contained study) are kept and only the missing ones run."""
     jobs = [(model, seed) for seed in SEEDS for model in MODELS]
     studies: list[dict[str, Any]] = []
+    if resume and (previous := load_result(NAME)):
+        studies = [s for s in previous.get("studies", []) if s.get("n_finished") == 30]
+        kept = {(s["model"], s["seed"]) for s in studies}
+        jobs = [job for job in jobs if job not in kept]
+        print(f"resuming: {len(kept)} studies kept, {len(jobs)} to run", flush=True)
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
         for future in as_completed([pool.submit(_one, job) for job in jobs]):
             res = future.result()
@@ -233,7 +239,7 @@ def main() -> dict:
                 f"({res['wall_s']:.0f} s)",
                 flush=True,
             )
-            done = len(studies) == len(jobs)
+            done = len(studies) == len(MODELS) * len(SEEDS)
             models = summarize(studies)
             table, summary = render(studies, models, done)
             write_result(
@@ -299,4 +305,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--read-running"]:
         read_running(sys.argv[2:])
     else:
-        main()
+        main(resume="--resume" in sys.argv[1:])
