@@ -19,8 +19,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from cellsweep.tasks.density_pinn.estimates import Estimates
 from cellsweep.tasks.density_pinn.likelihood_module import LikelihoodPINN
-from cellsweep.tasks.density_pinn.selection import Selection, select_family
+from cellsweep.tasks.density_pinn.selection import (
+    ComponentEvidence,
+    Selection,
+    component_evidence,
+    select_family,
+)
 
 CONVERGED = 1e-9  # an L-BFGS step that lowers the mean NLL per transition by less has converged
 
@@ -64,6 +70,28 @@ class AutoFamilyPINN(L.LightningModule):
     def chosen(self) -> LikelihoodPINN:
         fam = self.selection.family if self.selection else self.families[0]
         return self.full[fam]
+
+    def components(self) -> ComponentEvidence | None:
+        """mixture2 against gamma on the held-out cells."""
+        return component_evidence(self.heldout_per_cell())
+
+    def estimates(self, method: str = "laplace", seed: int = 0) -> Estimates:
+        """The chosen family's estimates; when that is the mixture and two components beat one
+        on held-out cells, every local maximum of its estimate is a supported mode (modes.py)."""
+        est = self.chosen.estimates(method, seed)
+        evidence = self.components()
+        if evidence is not None:
+            est.extra["component_evidence"] = {
+                "gain_nats": evidence.gain,
+                "se_nats": evidence.se,
+                "supported": evidence.supported,
+            }
+        chosen = self.selection.family if self.selection else None
+        if chosen == "mixture2" and evidence and evidence.supported and est.candidates:
+            by_dip = {m.t: m for m in est.supported}
+            est.supported = [by_dip.get(m.t, m) for m in est.candidates]
+            est.extra["mode_support_reason"] = evidence.reason
+        return est
 
     # -- Lightning -----------------------------------------------------------------------------
     def configure_optimizers(self):

@@ -25,6 +25,7 @@ class Estimates:
     interval_method: str
     extra: dict[str, object] = field(default_factory=dict)
     supported: list[Mode] | None = None  # modes the data support (modes.py); None: from the band
+    candidates: list[Mode] | None = None  # every local maximum, with its interval (modes.py)
 
     def __post_init__(self) -> None:
         if self.supported is None:
@@ -40,8 +41,13 @@ class Estimates:
         return [(m.lo, m.hi) for m in self.supported]
 
     @property
+    def mode_support(self) -> list[str]:
+        """What supports each mode: its dip, or held-out likelihood (modes.py)."""
+        return [m.support for m in self.supported]
+
+    @property
     def unsupported_modes(self) -> list[float]:
-        """Local maxima of the estimate whose dip the data do not support."""
+        """Local maxima of the estimate that no evidence supports."""
         kept = set(self.modes)
         return [m for m in find_modes(self.grid, self.f_tau) if m not in kept]
 

@@ -362,4 +362,5 @@ class LikelihoodPINN(L.LightningModule):
             interval_method=interval_method,
             extra=extra,
             supported=delta_modes(self.grid, f_hat, G),
+            candidates=delta_modes(self.grid, f_hat, G, test_dips=False),
         )

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 
 from cellsweep.tasks.density_pinn.data import Truth
 from cellsweep.tasks.density_pinn.estimates import Estimates
+from cellsweep.tasks.density_pinn.modes import HELD_OUT
 
 
 def density_figure(est: Estimates, truth: Truth | None, title: str) -> Figure:
@@ -24,7 +25,9 @@ def density_figure(est: Estimates, truth: Truth | None, title: str) -> Figure:
     if truth is not None:
         ax.plot(truth.grid, truth.f_tau, "k--", lw=1.5, label="truth")
         top = max(top, float(np.max(truth.f_tau)))
-    for i, (m, (lo, hi)) in enumerate(zip(est.modes, est.mode_intervals, strict=True)):
+    for i, (m, (lo, hi), why) in enumerate(
+        zip(est.modes, est.mode_intervals, est.mode_support, strict=True)
+    ):
         ax.axvspan(lo, hi, color="C3", alpha=0.08)
         ax.axvline(
             m,
@@ -32,7 +35,8 @@ def density_figure(est: Estimates, truth: Truth | None, title: str) -> Figure:
             lw=1.2,
             ls="-",
             alpha=0.8,
-            label=f"mode {i + 1}: {m:.2f} [{lo:.2f}, {hi:.2f}]",
+            label=f"mode {i + 1}: {m:.2f} [{lo:.2f}, {hi:.2f}]"
+            + (" (held-out likelihood)" if why == HELD_OUT else ""),
         )
     for m in est.unsupported_modes:
         ax.axvline(m, color="0.5", lw=1, ls=":", label=f"peak at {m:.2f}: dip not significant")

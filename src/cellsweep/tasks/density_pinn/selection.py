@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cellsweep.tasks.density_pinn.modes import Z95
+
 ORDER = ("gamma", "mixture2", "free")  # simplest first
 RULES = ("1se", "argmin")
 DEFAULT_RULE = "1se"
@@ -62,6 +64,39 @@ class Selection:
             f"{f}: the simplest family within one standard error of the best ({b}): "
             f"+{self.excess[f]:.1f} ± {self.excess_se[f]:.1f} nats over {self.n_cells} cells"
         )
+
+
+@dataclass
+class ComponentEvidence:
+    """Two gamma components against one, on the same held-out cells (nats, summed over cells)."""
+
+    gain: float  # NLL(gamma) − NLL(mixture2): what the second component buys
+    se: float  # the paired standard error of that gain
+    n_cells: int
+
+    @property
+    def supported(self) -> bool:
+        """Significant, not just preferred: the gain exceeds 1.96 standard errors (the family
+        choice needs one; a call of two pathways is held to the dip test's 95 % standard)."""
+        return self.gain > Z95 * self.se
+
+    @property
+    def reason(self) -> str:
+        """One line a reader can check against the logged held-out NLLs."""
+        return (
+            f"two components beat one gamma on held-out cells by {self.gain:.1f} ± {self.se:.1f} "
+            f"nats over {self.n_cells} cells"
+        )
+
+
+def component_evidence(per_cell: Mapping[str, np.ndarray]) -> ComponentEvidence | None:
+    """The paired held-out comparison of mixture2 with gamma (None without both), which is
+    what says that two pathways, not one, produced the cells."""
+    if "gamma" not in per_cell or "mixture2" not in per_cell:
+        return None
+    d = np.asarray(per_cell["gamma"], dtype=float) - np.asarray(per_cell["mixture2"], dtype=float)
+    se = float(d.std(ddof=1) * np.sqrt(d.size)) if d.size > 1 else float("inf")
+    return ComponentEvidence(gain=float(d.sum()), se=se, n_cells=int(d.size))
 
 
 def select_family(

@@ -104,7 +104,7 @@ def build(
             fit, held = traces, traces  # every cell fits the estimates and is held out once
 
             def estimates() -> Estimates:
-                return module.chosen.estimates(mcfg.interval, seed)
+                return module.estimates(mcfg.interval, seed)
         else:
             module = make(mcfg.family, fit.values, held.values)
 
@@ -201,6 +201,7 @@ def build(
             "interval_method": est.interval_method,
             "modes": est.modes,
             "mode_intervals95": [list(iv) for iv in est.mode_intervals],
+            "mode_support": est.mode_support,
             "unsupported_modes": est.unsupported_modes,
             "call": est.call,
             **est.extra,
@@ -230,6 +231,12 @@ def build(
                 for m, (lo, hi) in zip(est.modes, est.mode_intervals, strict=True)
             )
             + f": {est.call} pathway{'s' if est.call == 'parallel' else ''}"
+            + (
+                f" ({est.extra['mode_support_reason']}; a mode without a significant dip of its "
+                "own rests on that)"
+                if "held-out likelihood" in est.mode_support
+                else ""
+            )
             + (
                 " (not counted, dip not significant: "
                 + ", ".join(f"{m:.3g}" for m in est.unsupported_modes)
