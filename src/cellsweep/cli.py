@@ -20,8 +20,9 @@ from cellsweep.tracking.run import UI_QUERY
 
 def default_store() -> tuple[str, Path]:
     """The embedded store of conf/tracking/local.yaml: (backend URI, artifact root)."""
-    mlruns = project_root() / "mlruns"
-    return f"sqlite:///{mlruns / 'mlflow.db'}", mlruns / "artifacts"
+    from cellsweep.sweep.app_defaults import mlflow_store
+
+    return mlflow_store(project_root())
 
 
 def ui_command(host: str, port: int, backend: str | None, artifacts: str | None) -> list[str]:
@@ -107,9 +108,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def _storage(args: argparse.Namespace):
     """The study storage to read; a journal file that does not exist is an error, not created."""
+    from cellsweep.sweep.app_defaults import journal_path
     from cellsweep.sweep.study import make_storage
 
-    default = project_root() / "sweeps" / "optuna.journal"
+    default = journal_path(project_root() / "sweeps")
     spec = args.storage
     if spec == "postgres":
         spec = os.environ.get("CELLSWEEP_OPTUNA_STORAGE")

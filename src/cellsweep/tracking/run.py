@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cellsweep.errors import ConfigError
+from cellsweep.tracking import tags as T
 from cellsweep.tracking.redact import redact_uri
 from cellsweep.tracking.sender import MAX_METRICS_PER_CALL, MetricSender
 
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 MAX_PARAMS_PER_CALL = 100
 # MLflow 3's UI opens an experiment by its kind: without this tag, on the GenAI overview (traces,
 # token usage); with it, on the table of training runs, which is what cellsweep logs.
-EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = T.EXPERIMENT_KIND, "custom_model_development"
 UI_QUERY = "?workflowType=machine_learning"  # links open the UI's machine-learning view
 
 
@@ -147,11 +148,7 @@ class TrackedRun:
             self.client.log_batch(self.run_id, params=items[i : i + MAX_PARAMS_PER_CALL])
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        from mlflow.entities import RunTag
-
-        items = [RunTag(k, str(v)) for k, v in tags.items() if v is not None]
-        for i in range(0, len(items), MAX_PARAMS_PER_CALL):
-            self.client.log_batch(self.run_id, tags=items[i : i + MAX_PARAMS_PER_CALL])
+        set_run_tags(self.client, self.run_id, tags)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         from mlflow.entities import Metric
@@ -180,12 +177,21 @@ class TrackedRun:
     def log_file(self, path: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
-    def end(self, status: str = "FINISHED") -> None:
-        self.flush(wait=5.0 if status == "KILLED" else None)  # Ctrl-C does not wait long
+    def end(self, status: str = T.FINISHED) -> None:
+        self.flush(wait=5.0 if status == T.KILLED else None)  # Ctrl-C does not wait long
         self.client.set_terminated(self.run_id, status=status)
 
     def ui_hint(self) -> str:
         return run_link(self.experiment_id, self.run_id)
+
+
+def set_run_tags(client, run_id: str, tags: Mapping[str, Any]) -> None:
+    """Tags in batches (None values skipped): any process may tag a run it did not open."""
+    from mlflow.entities import RunTag
+
+    items = [RunTag(k, str(v)) for k, v in tags.items() if v is not None]
+    for i in range(0, len(items), MAX_PARAMS_PER_CALL):
+        client.log_batch(run_id, tags=items[i : i + MAX_PARAMS_PER_CALL])
 
 
 def run_link(experiment_id: str, run_id: str) -> str:
@@ -206,16 +212,16 @@ def start_run(
     experiment_id = ensure_experiment(client, settings)
     all_tags = {k: str(v) for k, v in (tags or {}).items() if v is not None}
     if parent_run_id:
-        all_tags["mlflow.parentRunId"] = parent_run_id
+        all_tags[T.PARENT_RUN] = parent_run_id
     run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
     tracked = TrackedRun(client, settings, run, spill_dir)
     try:
         yield tracked
     except KeyboardInterrupt:
-        tracked.end("KILLED")
+        tracked.end(T.KILLED)
         raise
     except BaseException:
-        tracked.end("FAILED")
+        tracked.end(T.FAILED)
         raise
     else:
-        tracked.end("FINISHED")
+        tracked.end(T.FINISHED)
