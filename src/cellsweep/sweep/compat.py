@@ -71,6 +71,8 @@ def job_return_value(ret: Any) -> Any:
     return ret._return_value
 
 
+#: the ``_target_`` of Hydra's default launcher, which lives in Hydra's internal package
+BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 WRAPPED = "_cellsweep"
 
 

@@ -19,13 +19,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from cellsweep.errors import ConfigError
+from cellsweep.sweep.compat import BASIC_LAUNCHER
 from cellsweep.sweep.slurm_watch import SlurmArray, SlurmWorker
 
 SUBMITIT_LAUNCHERS = {
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher": "slurm",
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher": "local",
 }
-BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 _INIT_KEYS = {"max_num_timeout"}  # executor constructor arguments, not job parameters
 
 
