@@ -26,6 +26,7 @@ def default_store() -> tuple[str, Path]:
 
 
 def ui_command(host: str, port: int, backend: str | None, artifacts: str | None) -> list[str]:
+    """The `mlflow ui` command line on the project's store, its folders created first."""
     store, art_root = default_store()
     backend = backend or store
     if backend.startswith("sqlite:///"):
@@ -184,6 +185,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """One parser, so every subcommand takes --storage the same way."""
     parser = argparse.ArgumentParser(prog="cellsweep", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     ui = sub.add_parser("ui", help="start the MLflow UI on this project's store (127.0.0.1)")
@@ -214,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Console entry: bad input is one line and exit 2 (cli_errors.run_cli)."""
     args = build_parser().parse_args(argv)
     raise SystemExit(run_cli("cellsweep", lambda: args.func(args)))
 

@@ -47,6 +47,7 @@ def load_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
 
 
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    """The trial to adopt; a study with none complete, or several objectives, has no single best."""
     if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
         raise ConfigError(f"study {study.study_name!r} has no complete trial yet")
     if len(study.directions) > 1:
@@ -103,6 +104,7 @@ def adopted_yaml(study: optuna.Study, trial: optuna.trial.FrozenTrial, conf_dir:
 
 
 def summary_lines(study: optuna.Study) -> list[str]:
+    """What `cellsweep best` prints: enough to find the trial's run and rerun it."""
     trials = study.get_trials(deepcopy=False)
     states = state_counts(trials)
     lines = [

@@ -21,6 +21,8 @@ PLUMBING = ("tracker", "trial_runs", "validator", "tracking", "sweeps_dir")
 
 @dataclass
 class SweeperKeys:
+    """Every key of the sweeper node and its default: the one declaration of them."""
+
     direction: Any = "minimize"
     n_trials: int = 20
     sampler: Any = None

@@ -29,6 +29,8 @@ REASON_CHARS = 500  # a fail reason is a line to read, not a traceback
 
 @dataclass
 class TrialOutcome:
+    """The state a trial ends in, its values, and why (a fail reason or a pruning note)."""
+
     state: TrialState
     values: list[float] | None = None
     reason: str = ""

@@ -69,6 +69,7 @@ class SubmititWorker:
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
+        """The job's exit code (0 or 1) once done; None while it runs."""
         if self.returncode is None and self.job.done():
             try:
                 self.job.result()  # raises for a failed, cancelled or timed-out job
@@ -78,11 +79,13 @@ class SubmititWorker:
         return self.returncode
 
     def wait(self) -> int:
+        """Block until the job ends, as ``Popen.wait`` does for a local worker."""
         while self.poll() is None:
             self.job.wait()
         return self.returncode or 0
 
     def terminate(self) -> None:
+        """Cancel the job, so no worker outlives its sweep."""
         if self.poll() is None:
             self.job.cancel(check=False)
 

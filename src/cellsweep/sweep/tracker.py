@@ -20,13 +20,17 @@ class StudyTracker(Protocol):
         objectives: list[str],
         resumed: bool,
         fingerprint: str | None = None,
-    ) -> str: ...
+    ) -> str:
+        """Open the study's parent run before any worker starts; returns its id."""
+        ...
 
-    def fail_run(self, run_id: str, reason: str) -> None: ...
+    def fail_run(self, run_id: str, reason: str) -> None:
+        """End a dead worker's trial run as FAILED, from any process of the study."""
+        ...
 
-    def finish(
-        self, summary: Mapping[str, Any], figures: Mapping[str, Any], status: str
-    ) -> None: ...
+    def finish(self, summary: Mapping[str, Any], figures: Mapping[str, Any], status: str) -> None:
+        """Close the parent run with the summary and plots, however the sweep ended."""
+        ...
 
 
 @runtime_checkable
@@ -35,9 +39,13 @@ class TrialRuns(Protocol):
 
     def open(
         self, parent_run_id: str | None, study_name: str, number: int, params: Mapping[str, Any]
-    ) -> str: ...
+    ) -> str:
+        """Create the trial's run before its job starts; returns its id."""
+        ...
 
-    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None: ...
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
+        """Per-epoch metrics from the app's callback, into the trial's run."""
+        ...
 
     def close(
         self,
@@ -47,6 +55,10 @@ class TrialRuns(Protocol):
         values: Sequence[float] | None,
         duration_s: float,
         reason: str = "",
-    ) -> None: ...
+    ) -> None:
+        """End the trial's run with its values, state, duration and reason."""
+        ...
 
-    def kill(self, run_id: str, duration_s: float, reason: str) -> None: ...
+    def kill(self, run_id: str, duration_s: float, reason: str) -> None:
+        """End the run of a trial stopped by Ctrl-C or an exit."""
+        ...

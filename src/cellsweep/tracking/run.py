@@ -34,6 +34,8 @@ UI_QUERY = "?workflowType=machine_learning"  # links open the UI's machine-learn
 
 @dataclass(frozen=True)
 class TrackingSettings:
+    """The ``tracking`` node, checked once: where runs go and how long an outage may last."""
+
     enabled: bool
     uri: str | None
     artifact_location: str | None
@@ -43,6 +45,7 @@ class TrackingSettings:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> TrackingSettings:
+        """Settings from the config's ``tracking`` node; enabled tracking needs a URI."""
         enabled = bool(cfg.get("enabled", True))
         uri = cfg.get("uri")
         if enabled and not uri:
@@ -138,9 +141,11 @@ class TrackedRun:
 
     @property
     def artifact_uri(self) -> str:
+        """Where the run's artifacts went, for the summary a user reads."""
         return self._run.info.artifact_uri
 
     def log_params(self, params: Mapping[str, str]) -> None:
+        """Params in batches, under MLflow's per-call limit."""
         from mlflow.entities import Param
 
         items = [Param(k, v) for k, v in params.items()]
@@ -148,9 +153,11 @@ class TrackedRun:
             self.client.log_batch(self.run_id, params=items[i : i + MAX_PARAMS_PER_CALL])
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Tags in batches (None values skipped)."""
         set_run_tags(self.client, self.run_id, tags)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        """Queue metrics for the background sender: an outage never stops training."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
@@ -169,19 +176,24 @@ class TrackedRun:
             self._sender = None
 
     def log_text(self, text: str, name: str) -> None:
+        """A text artifact (config, overrides), read in the UI beside the run."""
         self.client.log_text(self.run_id, text, name)
 
     def log_figure(self, figure, name: str) -> None:
+        """A figure artifact, shown in the UI beside the run."""
         self.client.log_figure(self.run_id, figure, name)
 
     def log_file(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """A file artifact (the weights), so the run can be reloaded."""
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
     def end(self, status: str = T.FINISHED) -> None:
+        """Flush the metrics, then close the run, so it never stays RUNNING."""
         self.flush(wait=5.0 if status == T.KILLED else None)  # Ctrl-C does not wait long
         self.client.set_terminated(self.run_id, status=status)
 
     def ui_hint(self) -> str:
+        """The UI path of this run, for the line printed at the end."""
         return run_link(self.experiment_id, self.run_id)
 
 

@@ -57,6 +57,8 @@ def _cli(fn: Any) -> Any:
 
 
 class CellsweepSweeper(Sweeper):
+    """Hydra's Sweeper interface; the work is cellsweep.sweep.hydra_sweep's."""
+
     def __init__(self, **kwargs: Any) -> None:
         self.kwargs = kwargs
         self.hydra_context: Optional[HydraContext] = None  # noqa: UP045
@@ -66,9 +68,11 @@ class CellsweepSweeper(Sweeper):
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
+        """Keep what Hydra hands over; the sweep needs all three to compose and run jobs."""
         self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
 
     def sweep(self, arguments: list[str]) -> Any:
+        """Hydra's entry into cellsweep's sweep, with cellsweep's error rules."""
         from cellsweep.sweep.hydra_sweep import run_hydra_sweep
 
         return _cli(lambda: run_hydra_sweep(self, arguments))
