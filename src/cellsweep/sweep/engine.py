@@ -212,7 +212,9 @@ def run_trial(
         raise
 
 
-def wait_line(sweep: Sweep, shown: str, run_trials: bool, workers: list[Worker], c) -> str:
+def wait_line(
+    sweep: Sweep, shown: str, run_trials: bool, workers: list[Worker], c: dict[str, int]
+) -> str:
     """Nothing to ask here: a watching parent shows progress and notices dead workers."""
     if not run_trials:
         line = progress_line(sweep.study, sweep.settings.n_trials)

@@ -152,7 +152,9 @@ def load_class(key: str, path: str) -> Any:
         raise ConfigError(f"hydra.sweeper.{key}={path}: cannot import: {exc}") from None
 
 
-def read_settings(sweeper: Any, arguments: list[str], worker: bool) -> tuple[Any, ...]:
+def read_settings(
+    sweeper: Any, arguments: list[str], worker: bool
+) -> tuple[SweepSettings, SearchSpace, list[str]]:
     """The sweeper's keys and the command line as (settings, space, fixed overrides): the
     stock plugin's keys mapped onto cellsweep's, an unknown key refused."""
     config = sweeper.config
