@@ -239,7 +239,7 @@ def trial_loop(
     shown, n_trials = "", sweep.settings.n_trials
     while True:
         trial, overrides, c = ask_next(sweep, space, base_overrides, run_trials)
-        if trial == DONE:
+        if trial is DONE:
             return
         if trial is None:  # the rest are running elsewhere: wait, a dead one comes back
             shown = wait_line(sweep, shown, run_trials, workers, c)

@@ -161,7 +161,7 @@ def read_settings(
     # the sampler arrives as config (_recursive_: False on the sweeper node): the engine
     # rebuilds it with a derived seed for each ask, so the study never replays its draws
     kw = {k: stock.plain(v) for k, v in sweeper.kwargs.items() if k not in PLUMBING}
-    compat = {k: kw.pop(k, None) for k in STOCK_ONLY}
+    stock_keys = {k: kw.pop(k, None) for k in STOCK_ONLY}  # stock.py maps them
     cli_space, fixed, pinned = split_arguments(arguments)
     params = {k: v for k, v in flat_params(kw.get("params") or {}).items() if k not in pinned}
     unknown = sorted(set(kw) - {f.name for f in dataclasses.fields(SweepSettings)})
@@ -174,13 +174,13 @@ def read_settings(
             "params": {**params, **cli_space},
             "study_name": (os.environ.get(STUDY_ENV) if worker else None) or kw.get("study_name"),
             "seed": seed,
-            "n_workers": stock.workers(kw.get("n_workers", 1), compat["n_jobs"]),
+            "n_workers": stock.workers(kw.get("n_workers", 1), stock_keys["n_jobs"]),
             "sampler": stock.fill_seed(kw.get("sampler"), seed),
         }
     )
     space = parse_space(settings.params)
-    stock.add_legacy_space(space, compat["search_space"], params)
-    stock.add_custom_space(space, compat["custom_search_space"], config)
+    stock.add_legacy_space(space, stock_keys["search_space"], params)
+    stock.add_custom_space(space, stock_keys["custom_search_space"], config)
     if stock.is_grid(settings.sampler):
         settings.sampler, points = stock.grid_sampler(settings.sampler, space)
         settings.n_trials = min(settings.n_trials, points)

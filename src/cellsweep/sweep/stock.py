@@ -30,8 +30,6 @@ from cellsweep.sweep.space import SearchSpace
 
 log = logging.getLogger("cellsweep.sweep")
 
-#: the keys the engine's SweepSettings does not take: this module consumes them
-STOCK_ONLY = ("n_jobs", "search_space", "custom_search_space")
 GRID_TARGET = "optuna.samplers.GridSampler"
 MAX_GRID_POINTS = 1_000_000
 
