@@ -9,6 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
+from cellsweep.sweep import tracker
 from cellsweep.sweep.tracker import StudyTracker, TrialRuns
 from cellsweep.tracking import tags as T
 from cellsweep.tracking.study import MLflowStudyTracker
@@ -19,6 +20,10 @@ def test_trial_states_are_optunas_names() -> None:
     finished = [s.name for s in TrialState if s.is_finished()]
     assert sorted(T.TRIAL_STATES) == sorted(finished)
     assert set(T.END_STATUS) == set(T.TRIAL_STATES)
+
+
+def test_the_sweeps_end_statuses_are_mlflows() -> None:
+    assert (tracker.FINISHED, tracker.FAILED, tracker.KILLED) == (T.FINISHED, T.FAILED, T.KILLED)
 
 
 def test_a_trial_outcome_is_tagged_by_one_rule() -> None:

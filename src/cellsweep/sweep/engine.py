@@ -42,7 +42,7 @@ from cellsweep.sweep.study import (
     open_study,
     seeded,
 )
-from cellsweep.sweep.tracker import StudyTracker
+from cellsweep.sweep.tracker import FINISHED, StudyTracker
 from cellsweep.sweep.watch import (
     InterruptWatch,
     Worker,
@@ -297,7 +297,7 @@ def run_study(
         settings, default_objective, default_storage, tracker, parent_run_id, identity, worker
     )
     workers: list[Worker] = []
-    status = "FINISHED"
+    status = FINISHED
     with InterruptWatch() as watch:
         try:  # a refused submission ends the parent run FAILED, not left RUNNING
             workers = spawn_workers(sweep.parent) if spawn_workers is not None else []

@@ -14,6 +14,7 @@ import optuna
 
 from cellsweep.errors import SweepAborted
 from cellsweep.sweep import attrs
+from cellsweep.sweep.tracker import FAILED, KILLED
 
 log = logging.getLogger("cellsweep.sweep")
 
@@ -66,7 +67,7 @@ class InterruptWatch:
 
     def end_status(self, exc: BaseException) -> str:
         """The parent run's end: KILLED for Ctrl-C or a signal, FAILED for anything else."""
-        return "KILLED" if self.interrupted or isinstance(exc, KeyboardInterrupt) else "FAILED"
+        return KILLED if self.interrupted or isinstance(exc, KeyboardInterrupt) else FAILED
 
 
 def check_workers(study: optuna.Study, workers: Sequence[Worker]) -> None:
