@@ -53,7 +53,6 @@ register_resolvers()
 # Each trial's MLflow run is opened here (with per-epoch metrics and artifacts), so the sweeper
 # opens none of its own (cellsweep.sweep.hydra_sweep.app_logs_trial_runs).
 LOGS_TRIAL_RUNS = True
-Pruned = optuna.TrialPruned
 
 
 def _container(node: Any) -> Any:
@@ -246,7 +245,7 @@ def fit_model(
 ) -> tuple[dict[str, float], optuna.TrialPruned | None]:
     """Fit; the final metrics (with the fit's wall time) and the pruning, if the pruner stopped
     it. A trial's run that raises is tagged FAIL with the reason before the error goes on."""
-    pruned: Pruned | None = None
+    pruned: optuna.TrialPruned | None = None
     fit_start = time.perf_counter()
     try:
         fit.trainer.fit(fit.task.module, datamodule=fit.task.datamodule)
