@@ -20,11 +20,13 @@ from cellsweep.tracking.run import UI_QUERY
 
 def default_store() -> tuple[str, Path]:
     """The embedded store of conf/tracking/local.yaml: (backend URI, artifact root)."""
-    mlruns = project_root() / "mlruns"
-    return f"sqlite:///{mlruns / 'mlflow.db'}", mlruns / "artifacts"
+    from cellsweep.sweep.app_defaults import mlflow_store
+
+    return mlflow_store(project_root())
 
 
 def ui_command(host: str, port: int, backend: str | None, artifacts: str | None) -> list[str]:
+    """The `mlflow ui` command line on the project's store, its folders created first."""
     store, art_root = default_store()
     backend = backend or store
     if backend.startswith("sqlite:///"):
@@ -107,9 +109,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def _storage(args: argparse.Namespace):
     """The study storage to read; a journal file that does not exist is an error, not created."""
+    from cellsweep.sweep.app_defaults import journal_path
     from cellsweep.sweep.study import make_storage
 
-    default = project_root() / "sweeps" / "optuna.journal"
+    default = journal_path(project_root() / "sweeps")
     spec = args.storage
     if spec == "postgres":
         spec = os.environ.get("CELLSWEEP_OPTUNA_STORAGE")
@@ -182,6 +185,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """One parser, so every subcommand takes --storage the same way."""
     parser = argparse.ArgumentParser(prog="cellsweep", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     ui = sub.add_parser("ui", help="start the MLflow UI on this project's store (127.0.0.1)")
@@ -212,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Console entry: bad input is one line and exit 2 (cli_errors.run_cli)."""
     args = build_parser().parse_args(argv)
     raise SystemExit(run_cli("cellsweep", lambda: args.func(args)))
 

@@ -15,6 +15,8 @@ import shlex
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +30,10 @@ from omegaconf import DictConfig, OmegaConf
 from cellsweep.cli_errors import USER_ERRORS, run_cli, user_message
 from cellsweep.errors import ConfigError, UserInputExit
 from cellsweep.paths import config_dir, project_root, register_resolvers
-from cellsweep.sweep.context import current_trial
+from cellsweep.sweep import attrs
+from cellsweep.sweep.context import TrialContext, current_trial
 from cellsweep.sweep.pruning import OptunaPruning
+from cellsweep.sweep.record import outcome_of
 from cellsweep.tasks.base import TaskRun
 from cellsweep.tracking import (
     TrackedRun,
@@ -41,6 +45,7 @@ from cellsweep.tracking import (
     redact_uri,
     start_run,
 )
+from cellsweep.tracking import tags as T
 from cellsweep.tracking.callback import MLflowEpochMetrics, scalar_metrics
 
 log = logging.getLogger("cellsweep.train")
@@ -136,13 +141,13 @@ def _experiment_choice() -> str | None:
 def _run_tags(cfg: DictConfig) -> dict[str, Any]:
     commit, dirty = git_state(project_root())
     return {
-        "mlflow.source.git.commit": commit,
-        "cellsweep.git_dirty": dirty,
-        "mlflow.source.name": "cellsweep-train",
-        "cellsweep.command": redact_text(shlex.join(["cellsweep-train", *sys.argv[1:]])),
-        "cellsweep.seed": cfg.seed,
-        "cellsweep.task": cfg.task.get("name"),
-        "cellsweep.objective": cfg.get("objective"),
+        T.GIT_COMMIT: commit,
+        T.GIT_DIRTY: dirty,
+        T.SOURCE_NAME: "cellsweep-train",
+        T.COMMAND: redact_text(shlex.join(["cellsweep-train", *sys.argv[1:]])),
+        T.SEED: cfg.seed,
+        T.TASK: cfg.task.get("name"),
+        T.OBJECTIVE: cfg.get("objective"),
     }
 
 
@@ -174,91 +179,121 @@ def _check_seed(cfg: DictConfig) -> int:
     return seed
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit one run and log it; returns the final epoch's metrics."""
+@dataclass
+class Fit:
+    """A run ready to fit: built before the MLflow run exists, so bad input logs nothing."""
+
+    task: TaskRun
+    trainer: L.Trainer
+    epoch_logger: MLflowEpochMetrics
+    settings: TrackingSettings
+    out_dir: Path
+    ctx: TrialContext | None
+
+
+def prepare_fit(cfg: DictConfig) -> Fit:
+    """Everything that can fail on bad input, done first: the data are loaded (or simulated)
+    and the trainer is built before any run is opened."""
     seed = _check_seed(cfg)
     settings = TrackingSettings.from_config(cfg.tracking)
-    if current_trial() is None:  # a sweep checked once; a trial rides out an outage instead
+    ctx = current_trial()
+    if ctx is None:  # a sweep checked once; a trial rides out an outage instead
         check_reachable(settings)
     out_dir = Path(cfg.paths.output_dir) if HydraConfig.initialized() else Path(tempfile.mkdtemp())
     out_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(seed, workers=True, verbose=False)  # before the network is initialized
     task = build_task(cfg, out_dir)
-    run_name = single_run_name(cfg, _hydra_overrides(), _experiment_choice())
-    # Everything that can fail on bad input happens before the MLflow run exists: the data are
-    # loaded (or simulated) and the trainer is built first, so bad input logs nothing.
     task.datamodule.prepare_data()
     task.datamodule.setup("fit")
     epoch_logger = MLflowEpochMetrics()
-    ctx = current_trial()
     callbacks: list[L.Callback] = [epoch_logger] if settings.enabled else []
     if ctx is not None:
         callbacks.append(OptunaPruning(ctx.trial, ctx.objectives[0], enabled=ctx.pruning))
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks)
-    tags = _run_tags(cfg)
-    if ctx is not None:
-        tags.update(
-            {
-                "cellsweep.study": ctx.study_name,
-                "cellsweep.trial": ctx.trial.number,
-                "mlflow.parentRunId": ctx.parent_run_id,
-            }
-        )
-        run_name = f"{ctx.study_name}#{ctx.trial.number}"
+    return Fit(task, trainer, epoch_logger, settings, out_dir, ctx)
 
+
+def run_identity(cfg: DictConfig, ctx: TrialContext | None) -> tuple[str, dict[str, Any]]:
+    """The run's name and tags: a single run is named by what makes it what it is, a trial
+    by its study and number (and it is the child of the study's run)."""
+    tags = _run_tags(cfg)
+    if ctx is None:
+        return single_run_name(cfg, _hydra_overrides(), _experiment_choice()), tags
+    tags.update(T.trial_tags(ctx.study_name, ctx.trial.number, ctx.parent_run_id))
+    return f"{ctx.study_name}#{ctx.trial.number}", tags
+
+
+@contextlib.contextmanager
+def mlflow_run(cfg: DictConfig, fit: Fit) -> Iterator[TrackedRun | None]:
+    """The run's lifecycle: opened with its params, fed by the epoch logger, and ended
+    FINISHED, FAILED or KILLED by how the block exits; None when tracking is off."""
+    if not fit.settings.enabled:
+        yield None
+        return
+    run_name, tags = run_identity(cfg, fit.ctx)
+    with start_run(fit.settings, run_name, tags, spill_dir=fit.out_dir) as run:
+        info = {k: str(v) for k, v in fit.task.info.items()}
+        run.log_params({**flatten(_container(cfg)), **info})
+        fit.epoch_logger.run = run
+        if fit.ctx is not None:
+            fit.ctx.trial.set_user_attr(attrs.RUN_ID, run.run_id)
+        yield run
+
+
+def fit_model(
+    fit: Fit, run: TrackedRun | None
+) -> tuple[dict[str, float], optuna.TrialPruned | None]:
+    """Fit; the final metrics (with the fit's wall time) and the pruning, if the pruner stopped
+    it. A trial's run that raises is tagged FAIL with the reason before the error goes on."""
     pruned: optuna.TrialPruned | None = None
-    with contextlib.ExitStack() as stack:
-        run: TrackedRun | None = None
-        if settings.enabled:
-            run = stack.enter_context(start_run(settings, run_name, tags, spill_dir=out_dir))
-            run.log_params(
-                {**flatten(_container(cfg)), **{k: str(v) for k, v in task.info.items()}}
-            )
-            epoch_logger.run = run
-            if ctx is not None:
-                ctx.trial.set_user_attr("mlflow_run_id", run.run_id)
-        fit_start = time.perf_counter()
-        try:
-            trainer.fit(task.module, datamodule=task.datamodule)
-        except optuna.TrialPruned as exc:
-            pruned = exc  # the run ends FINISHED, tagged PRUNED; the sweeper records the state
-        except BaseException as exc:
-            if run is not None and ctx is not None:
-                run.set_tags(
-                    {
-                        "cellsweep.trial_state": "FAIL",
-                        "cellsweep.fail_reason": f"{type(exc).__name__}: {exc}"[:500],
-                    }
-                )
-            raise
-        if trainer.interrupted and pruned is None:
-            raise KeyboardInterrupt
-        if ctx is not None:  # epochs actually trained: what pruning saves
-            ctx.trial.set_user_attr("epochs", trainer.current_epoch + (1 if pruned else 0))
-        metrics = scalar_metrics(trainer.callback_metrics)
-        # wall time of the fit: an objective for accuracy-against-cost studies
-        metrics["time/fit_s"] = time.perf_counter() - fit_start
-        if run is not None:
-            run.log_metrics({"time/fit_s": metrics["time/fit_s"]}, step=trainer.current_epoch)
-            run.flush()  # the epochs' metrics first: an outage of the server ends here, or is told
-        lines = _log_outputs(run, cfg, task, out_dir) if run else task.report().lines
+    fit_start = time.perf_counter()
+    try:
+        fit.trainer.fit(fit.task.module, datamodule=fit.task.datamodule)
+    except optuna.TrialPruned as exc:
+        pruned = exc  # the run ends FINISHED, tagged PRUNED; the sweeper records the state
+    except BaseException as exc:
+        if run is not None and fit.ctx is not None:
+            T.record_trial_outcome(run.set_tags, T.FAIL, f"{type(exc).__name__}: {exc}")
+        raise
+    if fit.trainer.interrupted and pruned is None:
+        raise KeyboardInterrupt
+    if fit.ctx is not None:  # epochs actually trained: what pruning saves
+        fit.ctx.trial.set_user_attr(attrs.EPOCHS, fit.trainer.current_epoch + (1 if pruned else 0))
+    metrics = scalar_metrics(fit.trainer.callback_metrics)
+    metrics[T.FIT_TIME] = time.perf_counter() - fit_start
+    if run is not None:
+        run.log_metrics({T.FIT_TIME: metrics[T.FIT_TIME]}, step=fit.trainer.current_epoch)
+        run.flush()  # the epochs' metrics first: an outage of the server ends here, or is told
+    return metrics, pruned
+
+
+def record_trial_state(
+    run: TrackedRun, ctx: TrialContext, metrics: dict[str, float], pruned: BaseException | None
+) -> None:
+    """The trial's state on its run, by the sweep's own rule (record.outcome_of), so the run
+    and the study agree; a NaN or missing objective fails the trial here."""
+    out = outcome_of(metrics, pruned, ctx.objectives)
+    T.record_trial_outcome(run.set_tags, out.state.name, "" if pruned else out.reason)
+    if out.state.name == T.FAIL:
+        raise FloatingPointError(out.reason)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit one run and log it; returns the final epoch's metrics."""
+    fit = prepare_fit(cfg)
+    with mlflow_run(cfg, fit) as run:
+        metrics, pruned = fit_model(fit, run)
+        lines = _log_outputs(run, cfg, fit.task, fit.out_dir) if run else fit.task.report().lines
         objective = cfg.get("objective")
         if objective and objective not in metrics:
             raise ConfigError(
                 f"objective {objective!r} was never logged; logged: {', '.join(sorted(metrics))}"
             )
-        if ctx is not None and run is not None:
-            state = "PRUNED" if pruned else "COMPLETE"
-            bad = [k for k in ctx.objectives if not math.isfinite(metrics.get(k, math.nan))]
-            if bad and not pruned:
-                reason = f"objective {bad[0]} is {metrics.get(bad[0], math.nan)}"
-                run.set_tags({"cellsweep.trial_state": "FAIL", "cellsweep.fail_reason": reason})
-                raise FloatingPointError(reason)
-            run.set_tags({"cellsweep.trial_state": state})
-
+        if fit.ctx is not None and run is not None:
+            record_trial_state(run, fit.ctx, metrics, pruned)
     if pruned is not None:
         raise pruned
-    _print_summary(cfg, metrics, lines, run, settings, out_dir)
+    _print_summary(cfg, metrics, lines, run, fit.settings, fit.out_dir)
     return metrics
 
 

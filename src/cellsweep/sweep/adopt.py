@@ -17,7 +17,9 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from cellsweep.errors import ConfigError
+from cellsweep.sweep import attrs
 from cellsweep.sweep.identity import FINGERPRINT_CHARS
+from cellsweep.sweep.record import state_counts
 
 UNSAFE = re.compile(r"\$\{|_target_")
 
@@ -45,6 +47,7 @@ def load_study(storage: optuna.storages.BaseStorage, name: str) -> optuna.Study:
 
 
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    """The trial to adopt; a study with none complete, or several objectives, has no single best."""
     if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
         raise ConfigError(f"study {study.study_name!r} has no complete trial yet")
     if len(study.directions) > 1:
@@ -64,7 +67,7 @@ def adopted_yaml(study: optuna.Study, trial: optuna.trial.FrozenTrial, conf_dir:
             )
     overrides = [
         o
-        for o in trial.user_attrs.get("overrides", [])
+        for o in trial.user_attrs.get(attrs.OVERRIDES, [])
         if not o.startswith(("hydra.", "sweep=", "paths.", "tracking", "hydra/"))
     ]
     for o in overrides:
@@ -80,7 +83,7 @@ def adopted_yaml(study: optuna.Study, trial: optuna.trial.FrozenTrial, conf_dir:
     head = [
         "# @package _global_",
         f"# Adopted from study {study.study_name!r}, trial {trial.number}: "
-        f"value {trial.value:.8g}, MLflow run {trial.user_attrs.get('mlflow_run_id', '-')}.",
+        f"value {trial.value:.8g}, MLflow run {trial.user_attrs.get(attrs.RUN_ID, '-')}.",
         f"# Overrides of the trial: {' '.join(overrides)}",
         "# Rerun: cellsweep-train experiment=adopted/" + study.study_name,
         "defaults:",
@@ -101,8 +104,9 @@ def adopted_yaml(study: optuna.Study, trial: optuna.trial.FrozenTrial, conf_dir:
 
 
 def summary_lines(study: optuna.Study) -> list[str]:
+    """What `cellsweep best` prints: enough to find the trial's run and rerun it."""
     trials = study.get_trials(deepcopy=False)
-    states = {s.name: sum(t.state == s for t in trials) for s in TrialState}
+    states = state_counts(trials)
     lines = [
         f"study {study.study_name}: {len(trials)} trials "
         + ", ".join(f"{n} {k.lower()}" for k, n in states.items() if n)
@@ -111,15 +115,15 @@ def summary_lines(study: optuna.Study) -> list[str]:
         for t in study.best_trials:
             lines.append(
                 f"pareto trial {t.number}: values {t.values} params {t.params} "
-                f"run {t.user_attrs.get('mlflow_run_id', '-')}"
+                f"run {t.user_attrs.get(attrs.RUN_ID, '-')}"
             )
         return lines
     t = best_trial(study)
-    objective = (study.user_attrs.get("objectives") or ["value"])[0]
+    objective = (study.user_attrs.get(attrs.OBJECTIVES) or ["value"])[0]
     lines += [
         f"best value ({objective}): {t.value:.8g}",
         f"best trial: {t.number}",
         f"params: {t.params}",
-        f"MLflow run: {t.user_attrs.get('mlflow_run_id', '-')}",
+        f"MLflow run: {t.user_attrs.get(attrs.RUN_ID, '-')}",
     ]
     return lines

@@ -18,6 +18,19 @@ from omegaconf import DictConfig, OmegaConf
 from cellsweep.errors import ConfigError
 
 OFF = (False, "false", "none", "off")
+JOURNAL = "optuna.journal"  # the study storage file in a sweeps folder
+
+
+def journal_path(sweeps: Path) -> Path:
+    """The default study storage: one journal file per sweeps folder, every study in it."""
+    return sweeps / JOURNAL
+
+
+def mlflow_store(base: Path) -> tuple[str, Path]:
+    """The embedded MLflow store under ``base``: (``sqlite:///base/mlruns/mlflow.db``,
+    ``base/mlruns/artifacts``), where MLflow users expect it and ``cellsweep ui`` looks."""
+    mlruns = base / "mlruns"
+    return f"sqlite:///{mlruns / 'mlflow.db'}", mlruns / "artifacts"
 
 
 def launch_dir(config: DictConfig) -> Path:
@@ -64,11 +77,11 @@ def tracking_config(config: DictConfig, key: Any) -> dict[str, Any] | None:
     if key is None and isinstance(app, DictConfig) and "uri" in app:
         out = OmegaConf.to_container(app, resolve=True)
         return out if out.get("enabled", True) else None
-    root = launch_dir(config) / "mlruns"
+    uri, artifacts = mlflow_store(launch_dir(config))
     out: dict[str, Any] = {
         "enabled": True,
-        "uri": f"sqlite:///{root / 'mlflow.db'}",
-        "artifact_location": str(root / "artifacts"),
+        "uri": uri,
+        "artifact_location": str(artifacts),
         "experiment": str(OmegaConf.select(config, "hydra.job.name", default=None) or "sweep"),
     }
     if key is not None:

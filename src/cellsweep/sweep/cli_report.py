@@ -7,13 +7,14 @@ from pathlib import Path
 
 import optuna
 
+from cellsweep.sweep import attrs
 from cellsweep.sweep.report import study_figures, study_summary, trials_table
 
 
 def write_report(study: optuna.Study, out_dir: Path) -> list[Path]:
     """Write summary.json, trials.csv and the PNG plots; returns the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    objectives = study.user_attrs.get("objectives") or ["value"]
+    objectives = study.user_attrs.get(attrs.OBJECTIVES) or ["value"]
     written = []
     summary = out_dir / "summary.json"
     summary.write_text(json.dumps(study_summary(study, objectives), indent=2, default=str) + "\n")

@@ -16,6 +16,8 @@ import optuna
 
 @dataclass
 class TrialContext:
+    """What a job needs of its trial: report, prune, and join the study's MLflow runs."""
+
     trial: optuna.Trial
     study_name: str
     objectives: list[str]
@@ -38,6 +40,7 @@ def current_trial() -> TrialContext | None:
 
 @contextmanager
 def trial_scope(ctx: TrialContext) -> Iterator[TrialContext]:
+    """Make ``ctx`` the current trial for the job's code, and only for the job."""
     token = _CURRENT.set(ctx)
     try:
         yield ctx

@@ -18,23 +18,27 @@ from hydra.core.utils import JobStatus, run_job
 from omegaconf import OmegaConf, open_dict
 
 from cellsweep.errors import ConfigError
-from cellsweep.sweep import app_defaults, stock
+from cellsweep.sweep import app_defaults, attrs, stock
+from cellsweep.sweep.compat import job_return_value
 from cellsweep.sweep.compose import TrialComposer
 from cellsweep.sweep.context import TrialContext
 from cellsweep.sweep.devices import VISIBLE, cuda_started, visible_gpus, worker_gpus
-from cellsweep.sweep.engine import SweepSettings, Worker, outcome_of, run_study
+from cellsweep.sweep.engine import run_study
 from cellsweep.sweep.identity import study_identity
+from cellsweep.sweep.keys import PLUMBING, STOCK_ONLY
+from cellsweep.sweep.record import outcome_of
 from cellsweep.sweep.relaunch import app_command
 from cellsweep.sweep.results import write_results
-from cellsweep.sweep.space import parse_space, suggest
+from cellsweep.sweep.settings import SweepSettings
+from cellsweep.sweep.space import SearchSpace, parse_space, suggest
 from cellsweep.sweep.study import MEMORY, normalize_directions
 from cellsweep.sweep.submit import launcher_kind, make_executor, submit_workers
+from cellsweep.sweep.tracker import StudyTracker, TrialRuns
+from cellsweep.sweep.watch import Worker
 
 WORKER_ENV, PARENT_ENV = "CELLSWEEP_SWEEP_WORKER", "CELLSWEEP_PARENT_RUN_ID"
 STUDY_ENV = "CELLSWEEP_STUDY_NAME"  # spawned workers join their parent's study by name
 THREADS_ENV = "CELLSWEEP_THREADS"
-#: sweeper keys that say where things go or which classes to use, not how the study runs
-PLUMBING = ("tracker", "trial_runs", "validator", "tracking", "sweeps_dir")
 
 
 def split_arguments(arguments: list[str]) -> tuple[dict[str, str], list[str], set[str]]:
@@ -141,24 +145,28 @@ def app_logs_trial_runs(task_function: Any) -> bool:
 
 
 def load_class(key: str, path: str) -> Any:
+    """The class a sweeper key names, or one line of bad input (exit 2) if it cannot load."""
     try:
         return hydra.utils.get_class(str(path))
     except Exception as exc:
         raise ConfigError(f"hydra.sweeper.{key}={path}: cannot import: {exc}") from None
 
 
-def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
+def read_settings(
+    sweeper: Any, arguments: list[str], worker: bool
+) -> tuple[SweepSettings, SearchSpace, list[str]]:
+    """The sweeper's keys and the command line as (settings, space, fixed overrides): the
+    stock plugin's keys mapped onto cellsweep's, an unknown key refused."""
     config = sweeper.config
     # the sampler arrives as config (_recursive_: False on the sweeper node): the engine
     # rebuilds it with a derived seed for each ask, so the study never replays its draws
     kw = {k: stock.plain(v) for k, v in sweeper.kwargs.items() if k not in PLUMBING}
-    compat = {k: kw.pop(k, None) for k in stock.STOCK_ONLY}
+    stock_keys = {k: kw.pop(k, None) for k in STOCK_ONLY}  # stock.py maps them
     cli_space, fixed, pinned = split_arguments(arguments)
     params = {k: v for k, v in flat_params(kw.get("params") or {}).items() if k not in pinned}
     unknown = sorted(set(kw) - {f.name for f in dataclasses.fields(SweepSettings)})
     if unknown:
         raise ConfigError(f"hydra.sweeper.{unknown[0]}: not a key of the cellsweep sweeper")
-    worker = os.environ.get(WORKER_ENV) == "1"
     seed = int(config.get("seed", 0))
     settings = SweepSettings(
         **{
@@ -166,23 +174,149 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
             "params": {**params, **cli_space},
             "study_name": (os.environ.get(STUDY_ENV) if worker else None) or kw.get("study_name"),
             "seed": seed,
-            "n_workers": stock.workers(kw.get("n_workers", 1), compat["n_jobs"]),
+            "n_workers": stock.workers(kw.get("n_workers", 1), stock_keys["n_jobs"]),
             "sampler": stock.fill_seed(kw.get("sampler"), seed),
         }
     )
     space = parse_space(settings.params)
-    stock.add_legacy_space(space, compat["search_space"], params)
-    stock.add_custom_space(space, compat["custom_search_space"], config)
+    stock.add_legacy_space(space, stock_keys["search_space"], params)
+    stock.add_custom_space(space, stock_keys["custom_search_space"], config)
     if stock.is_grid(settings.sampler):
         settings.sampler, points = stock.grid_sampler(settings.sampler, space)
         settings.n_trials = min(settings.n_trials, points)
     n_directions = len(normalize_directions(settings.direction))
     if not settings.objective and not config.get("objective"):  # a plain app returns values
         settings.objective = stock.default_objectives(n_directions)
+    return settings, space, fixed
+
+
+def make_trackers(sweeper: Any) -> tuple[StudyTracker | None, TrialRuns | None]:
+    """The study's tracker (workers too: they fail stale trials' runs) and, for an app that
+    opens no MLflow run of its own, the trials' child runs; (None, None) without MLflow."""
+    tracking = app_defaults.tracking_config(
+        sweeper.config, stock.plain(sweeper.kwargs.get("tracking"))
+    )
+    if tracking is None:
+        return None, None
+    tracker_path, runs_path = sweeper.kwargs.get("tracker"), sweeper.kwargs.get("trial_runs")
+    tracker = load_class("tracker", tracker_path)(tracking=tracking) if tracker_path else None
+    trial_runs = None
+    if runs_path and not app_logs_trial_runs(sweeper.task_function):
+        trial_runs = load_class("trial_runs", runs_path)(tracking=tracking)
+    return tracker, trial_runs
+
+
+class HydraJobs:
+    """Runs each trial as a Hydra job of the app, and starts the extra workers of the study."""
+
+    def __init__(
+        self,
+        sweeper: Any,
+        composer: TrialComposer,
+        space: SearchSpace,
+        settings: SweepSettings,
+        trial_runs: TrialRuns | None,
+        threads: int,
+    ) -> None:
+        self.sweeper, self.composer, self.space = sweeper, composer, space
+        self.settings, self.trial_runs, self.threads = settings, trial_runs, threads
+        self.worker = os.environ.get(WORKER_ENV) == "1"
+        config = sweeper.config
+        self.launcher = (
+            OmegaConf.to_container(config.hydra.launcher, resolve=True) if not self.worker else {}
+        )
+        self.cluster = launcher_kind(self.launcher) if not self.worker else None
+        self.executor = make_executor(self.launcher, self.cluster) if self.cluster else None
+
+    def launch(self, overrides: list[str], ctx: TrialContext) -> tuple[Any, BaseException | None]:
+        """The trial's job through Hydra's ``run_job``: its own folder, logging and config."""
+        cfg = self.composer.compose(overrides)
+        with open_dict(cfg):
+            cfg.hydra.job.id = ctx.trial.number
+            cfg.hydra.job.num = ctx.trial.number
+        ret = run_job(
+            hydra_context=self.sweeper.hydra_context,
+            task_function=self.sweeper.task_function,
+            config=cfg,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
+        if VISIBLE in os.environ:  # which GPU(s) this worker's trials saw
+            ctx.trial.set_user_attr(attrs.CUDA_DEVICES, os.environ[VISIBLE])
+        if ret.status == JobStatus.FAILED:
+            return None, job_return_value(ret)
+        return job_return_value(ret), None
+
+    def run_one(self, overrides: list[str], ctx: TrialContext) -> tuple[Any, BaseException | None]:
+        """The job, inside the trial's MLflow run when the sweeper keeps it (a plain app)."""
+        runs = self.trial_runs
+        if runs is None:
+            return self.launch(overrides, ctx)
+        params = {**ctx.trial.params, **self.space.fixed}
+        run_id = ctx.run_id = runs.open(ctx.parent_run_id, ctx.study_name, ctx.trial.number, params)
+        ctx.trial.set_user_attr(attrs.RUN_ID, run_id)
+        ctx.log_metrics = lambda metrics, step: runs.log_metrics(run_id, metrics, step)
+        t0 = time.time()
+        try:
+            result, error = self.launch(overrides, ctx)
+        except BaseException as exc:  # Ctrl-C, SystemExit: the run must not stay RUNNING
+            runs.kill(run_id, time.time() - t0, f"interrupted: {type(exc).__name__}")
+            raise
+        out = outcome_of(result, error, ctx.objectives)
+        runs.close(run_id, out.state.name, ctx.objectives, out.values, time.time() - t0, out.reason)
+        return result, error
+
+    def worker_argv(self) -> list[str]:
+        """This same command as a worker: the app that was started, with its overrides."""
+        config = self.sweeper.config
+        return [
+            *app_command(self.sweeper.task_function, app_defaults.launch_dir(config)),
+            *sys.argv[1:],
+            "hydra.sweeper.n_workers=1",
+            "hydra.sweeper.n_jobs=null",
+            f"hydra.sweep.dir={config.hydra.sweep.dir}",
+        ]
+
+    def spawn(self, parent_run_id: str | None) -> list[Worker]:
+        """Start ``n_workers - 1`` more processes of this same command on the same study, or
+        ``n_workers`` cluster jobs when a submitit launcher is selected (this process watches)."""
+        n = self.settings.n_workers if self.cluster else self.settings.n_workers - 1
+        if self.worker or n <= 0:
+            return []
+        per_job = self.launcher.get("cpus_per_task") or (
+            self.threads if self.cluster != "slurm" else 0
+        )
+        env = {
+            WORKER_ENV: "1",
+            PARENT_ENV: parent_run_id or "",
+            STUDY_ENV: self.settings.study_name,
+        }
+        if per_job:
+            env |= {THREADS_ENV: str(per_job), "OMP_NUM_THREADS": str(per_job)}
+        if self.cluster:
+            return submit_workers(self.executor, self.worker_argv(), env, n)
+        gpus = worker_gpus(self.settings.n_workers, visible_gpus())
+        if gpus[0] is not None and not cuda_started():  # this process is worker 0
+            os.environ[VISIBLE] = gpus[0]
+        on = f"; one GPU each, workers 0-{n} on {VISIBLE}={','.join(map(str, gpus))}"
+        print(f"starting {n} more worker process(es){on if gpus[0] else ''}", flush=True)
+        cwd = app_defaults.launch_dir(self.sweeper.config)
+        return [
+            subprocess.Popen(
+                self.worker_argv(),
+                env={**os.environ, **env, **({VISIBLE: g} if g else {})},
+                cwd=cwd,
+            )
+            for g in gpus[1:]
+        ]
+
+
+def run_hydra_sweep(sweeper: Any, arguments: list[str]) -> Any:
+    """The plugin's ``sweep``: everything checked before anything is written, then the study."""
+    config = sweeper.config
+    worker = os.environ.get(WORKER_ENV) == "1"
+    settings, space, fixed = read_settings(sweeper, arguments, worker)
     loader = sweeper.hydra_context.config_loader
-    launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True) if not worker else {}
-    cluster = launcher_kind(launcher) if not worker else None  # workers as submitit jobs
-    executor = make_executor(launcher, cluster) if cluster else None
     if not worker:  # a spawned worker runs the command its parent already checked
         check_before_writing(
             sweeper.kwargs.get("validator") or app_validator(sweeper.task_function),
@@ -194,113 +328,29 @@ def run_hydra_sweep(sweeper, arguments: list[str]) -> Any:
     if threads:
         set_threads(threads)
     folder = app_defaults.sweeps_dir(config, sweeper.kwargs.get("sweeps_dir"))
-    default_storage = folder / "optuna.journal"
     settings.storage = app_defaults.storage_spec(config, settings.storage)
     if settings.storage == MEMORY and settings.n_workers > 1:
         raise ConfigError(
             "hydra.sweeper.storage=memory keeps the study in one process: n_workers 1"
         )
     composer = TrialComposer(loader, config, fixed)
-    identity = study_identity(
-        composer.base(),
-        settings.params,
-        settings.identity_ignore,
-        roots=[Path(str(config.hydra.runtime.cwd))],
-    )
+    roots = [Path(str(config.hydra.runtime.cwd))]
+    identity = study_identity(composer.base(), settings.params, settings.identity_ignore, roots)
     if not settings.study_name:
         settings.study_name = default_study_name(config, identity.fingerprint)
-    tracking = app_defaults.tracking_config(config, stock.plain(sweeper.kwargs.get("tracking")))
-    tracker, trial_runs = None, None
-    tracker_path = sweeper.kwargs.get("tracker")
-    if tracker_path and tracking is not None:  # workers too: they fail stale trials' runs
-        tracker = load_class("tracker", tracker_path)(tracking=tracking)
-    runs_path = sweeper.kwargs.get("trial_runs")
-    if runs_path and tracking is not None and not app_logs_trial_runs(sweeper.task_function):
-        trial_runs = load_class("trial_runs", runs_path)(tracking=tracking)
-
-    def launch(overrides: list[str], ctx: TrialContext) -> tuple[Any, BaseException | None]:
-        cfg = composer.compose(overrides)
-        with open_dict(cfg):
-            cfg.hydra.job.id = ctx.trial.number
-            cfg.hydra.job.num = ctx.trial.number
-        ret = run_job(
-            hydra_context=sweeper.hydra_context,
-            task_function=sweeper.task_function,
-            config=cfg,
-            job_dir_key="hydra.sweep.dir",
-            job_subdir_key="hydra.sweep.subdir",
-        )
-        if VISIBLE in os.environ:  # which GPU(s) this worker's trials saw
-            ctx.trial.set_user_attr("cuda_visible_devices", os.environ[VISIBLE])
-        if ret.status == JobStatus.FAILED:
-            return None, ret._return_value
-        return ret._return_value, None
-
-    def run_one(overrides: list[str], ctx: TrialContext) -> tuple[Any, BaseException | None]:
-        """The job, inside the trial's MLflow run when the sweeper keeps it (a plain app)."""
-        if trial_runs is None:
-            return launch(overrides, ctx)
-        params = {**ctx.trial.params, **space.fixed}
-        ctx.run_id = trial_runs.open(ctx.parent_run_id, ctx.study_name, ctx.trial.number, params)
-        ctx.trial.set_user_attr("mlflow_run_id", ctx.run_id)
-        ctx.log_metrics = lambda metrics, step: trial_runs.log_metrics(ctx.run_id, metrics, step)
-        t0 = time.time()
-        try:
-            result, error = launch(overrides, ctx)
-        except BaseException as exc:  # Ctrl-C, SystemExit: the run must not stay RUNNING
-            why = f"interrupted: {type(exc).__name__}"
-            trial_runs.close(ctx.run_id, "FAIL", [], None, time.time() - t0, why, "KILLED")
-            raise
-        out = outcome_of(result, error, ctx.objectives)
-        trial_runs.close(
-            ctx.run_id, out.state.name, ctx.objectives, out.values, time.time() - t0, out.reason
-        )
-        return result, error
-
-    def spawn(parent_run_id: str | None) -> list[Worker]:
-        """Start ``n_workers - 1`` more processes of this same command on the same study, or
-        ``n_workers`` cluster jobs when a submitit launcher is selected (this process watches)."""
-        n = settings.n_workers if cluster else settings.n_workers - 1
-        if worker or n <= 0:
-            return []
-        per_job = launcher.get("cpus_per_task") or (threads if cluster != "slurm" else 0)
-        env = {WORKER_ENV: "1", PARENT_ENV: parent_run_id or "", STUDY_ENV: settings.study_name}
-        if per_job:
-            env |= {THREADS_ENV: str(per_job), "OMP_NUM_THREADS": str(per_job)}
-        argv = [
-            *app_command(sweeper.task_function, app_defaults.launch_dir(config)),
-            *sys.argv[1:],
-            "hydra.sweeper.n_workers=1",
-            "hydra.sweeper.n_jobs=null",
-            f"hydra.sweep.dir={config.hydra.sweep.dir}",
-        ]
-        if cluster:
-            return submit_workers(executor, argv, env, n)
-        gpus = worker_gpus(settings.n_workers, visible_gpus())
-        if gpus[0] is not None and not cuda_started():  # this process is worker 0
-            os.environ[VISIBLE] = gpus[0]
-        on = f"; one GPU each, workers 0-{n} on {VISIBLE}={','.join(map(str, gpus))}"
-        on = on if gpus[0] else ""
-        print(f"starting {n} more worker process(es){on}", flush=True)
-        cwd = app_defaults.launch_dir(config)
-        return [
-            subprocess.Popen(
-                argv, env={**os.environ, **env, **({VISIBLE: g} if g else {})}, cwd=cwd
-            )
-            for g in gpus[1:]
-        ]
-
+    tracker, trial_runs = make_trackers(sweeper)
+    jobs = HydraJobs(sweeper, composer, space, settings, trial_runs, threads)
     study = run_study(
         settings,
         space,
         fixed,
         config.get("objective"),
-        default_storage,
-        run_one,
+        app_defaults.journal_path(folder),
+        jobs.run_one,
         tracker,
-        spawn_workers=spawn,
+        spawn_workers=jobs.spawn,
         parent_run_id=(os.environ.get(PARENT_ENV) or None) if worker else None,
-        run_trials=worker or not cluster,
+        run_trials=worker or not jobs.cluster,
         identity=identity,
         worker=worker,
     )

@@ -19,6 +19,7 @@ class OptunaPruning(L.Callback):
         self.reported = 0
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Report each epoch, so the pruner can stop a hopeless fit early."""
         if trainer.sanity_checking or not self.enabled:
             return
         value = trainer.callback_metrics.get(self.monitor)

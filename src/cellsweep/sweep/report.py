@@ -12,16 +12,24 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import optuna
-from optuna.trial import TrialState
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.trial import FrozenTrial, TrialState
+
+from cellsweep.sweep import attrs
+from cellsweep.sweep.record import state_counts
 
 log = logging.getLogger(__name__)
-WINDOW_KEY = "task.window_steps"
 
 
 def study_summary(study: optuna.Study, objectives: list[str]) -> dict[str, Any]:
     """Plain values (no Optuna types), for trackers and for `cellsweep best`."""
     trials = study.get_trials(deepcopy=False)
-    states = {s.name: sum(t.state == s for t in trials) for s in TrialState}
+    states = state_counts(trials)
     out: dict[str, Any] = {
         "study_name": study.study_name,
         "objectives": objectives,
@@ -36,7 +44,7 @@ def study_summary(study: optuna.Study, objectives: list[str]) -> dict[str, Any]:
             best_value=best.value,
             best_trial=best.number,
             best_params=best.params,
-            best_run_id=best.user_attrs.get("mlflow_run_id"),
+            best_run_id=best.user_attrs.get(attrs.RUN_ID),
         )
     elif complete:
         out["pareto_trials"] = [t.number for t in study.best_trials]
@@ -51,15 +59,63 @@ def trials_table(study: optuna.Study) -> str:
     buf.write(",".join(["number", "state", "values", "duration_s", *keys]) + "\n")
     for t in trials:
         vals = ";".join(f"{v:.8g}" for v in (t.values or []))
-        dur = t.user_attrs.get("duration_s", "")
+        dur = t.user_attrs.get(attrs.DURATION, "")
         dur = f"{dur:.3f}" if isinstance(dur, float) else ""
         row = [str(t.number), t.state.name, vals, dur, *(str(t.params.get(k, "")) for k in keys)]
         buf.write(",".join(row) + "\n")
     return buf.getvalue()
 
 
+LOG_SPAN = 100.0  # numeric choices spanning this factor or more are drawn on a log axis
+
+
+def numeric_scale(dist: BaseDistribution) -> bool | None:
+    """None for a distribution that is not numeric (or not searched), else whether its axis
+    is logarithmic: a log interval, or numeric choices spanning two decades (a window of
+    ``choice(10, ..., 1000)`` steps, say)."""
+    if isinstance(dist, FloatDistribution | IntDistribution):
+        return dist.log if dist.low < dist.high else None
+    if not isinstance(dist, CategoricalDistribution):
+        return None
+    values = [c for c in dist.choices if isinstance(c, int | float) and not isinstance(c, bool)]
+    if len(values) != len(dist.choices) or len(set(values)) < 2:
+        return None
+    low, high = min(values), max(values)
+    return low > 0 and high / low >= LOG_SPAN
+
+
+def numeric_params(trials: list[FrozenTrial]) -> dict[str, bool]:
+    """Every searched numeric parameter the trials declare, with whether its scale is log:
+    the study's own distributions say what was searched, whatever the workload calls it."""
+    found: dict[str, bool] = {}
+    for t in trials:
+        for key, dist in t.distributions.items():
+            scale = numeric_scale(dist)
+            if scale is not None:
+                found[key] = found.get(key, False) or scale
+    return dict(sorted(found.items()))
+
+
+def objective_vs_param(
+    study: optuna.Study, complete: list[FrozenTrial], key: str, log_scale: bool, objective: str
+) -> Any:
+    """One scatter of the objective against one searched parameter."""
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    pts = [(t.params[key], t.value) for t in complete if key in t.params]
+    ax.scatter(*zip(*pts, strict=True))
+    if log_scale:
+        ax.set_xscale("log")
+    ax.set_xlabel(key)
+    ax.set_ylabel(objective)
+    ax.grid(alpha=0.3)
+    ax.set_title(f"{study.study_name}: objective against {key}")
+    fig.tight_layout()
+    return fig
+
+
 def study_figures(study: optuna.Study, objectives: list[str]) -> dict[str, Any]:
-    """History, importances, parallel coordinates, and the objective against τ when swept."""
+    """History, importances, parallel coordinates, and the objective against each searched
+    numeric parameter: what a reader of a study looks at first."""
     figs: dict[str, Any] = {}
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     if not complete or len(study.directions) != 1:
@@ -83,15 +139,7 @@ def study_figures(study: optuna.Study, objectives: list[str]) -> dict[str, Any]:
             figs[name] = fig
         except Exception as exc:  # a plot that cannot be drawn must not fail the study
             log.warning("skipping %s: %s", name, exc)
-    if any(WINDOW_KEY in t.params for t in complete):
-        fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
-        pts = [(t.params[WINDOW_KEY], t.value) for t in complete if WINDOW_KEY in t.params]
-        ax.scatter(*zip(*pts, strict=True))
-        ax.set_xscale("log")
-        ax.set_xlabel("window τ / Δt")
-        ax.set_ylabel(objectives[0])
-        ax.grid(alpha=0.3)
-        ax.set_title(f"{study.study_name}: objective against the window")
-        fig.tight_layout()
-        figs["objective_vs_window.png"] = fig
+    for key, log_scale in numeric_params(complete).items():
+        name = f"objective_vs_{key.replace('/', '_')}.png"
+        figs[name] = objective_vs_param(study, complete, key, log_scale, objectives[0])
     return figs

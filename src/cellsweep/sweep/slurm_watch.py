@@ -100,6 +100,7 @@ class SlurmWorker:
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
+        """The task's exit code once squeue no longer lists it; None while it runs."""
         if self.returncode is not None:
             return self.returncode
         tasks = self.array.tasks()
@@ -146,10 +147,12 @@ class SlurmWorker:
         return 1, lines[-1].strip() if lines else "error"
 
     def wait(self) -> int:
+        """Block until the task ends, as ``Popen.wait`` does for a local worker."""
         while self.poll() is None:
             time.sleep(self.array.interval)
         return self.returncode or 0
 
     def terminate(self) -> None:
+        """Cancel the task, so no worker outlives its sweep."""
         if self.poll() is None:
             self.job.cancel(check=False)

@@ -30,8 +30,6 @@ from cellsweep.sweep.space import SearchSpace
 
 log = logging.getLogger("cellsweep.sweep")
 
-#: the keys the engine's SweepSettings does not take: this module consumes them
-STOCK_ONLY = ("n_jobs", "search_space", "custom_search_space")
 GRID_TARGET = "optuna.samplers.GridSampler"
 MAX_GRID_POINTS = 1_000_000
 
@@ -112,6 +110,7 @@ def fill_seed(node: Any, seed: int | None) -> Any:
 
 
 def is_grid(node: Any) -> bool:
+    """Whether the sampler needs its grid built from the search space."""
     return isinstance(node, Mapping) and node.get("_target_") == GRID_TARGET
 
 
@@ -153,4 +152,5 @@ def default_objectives(n_directions: int) -> list[str]:
 
 
 def plain(node: Any) -> Any:
+    """Plain containers, so keys compare and serialize as the user wrote them."""
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node

@@ -197,6 +197,7 @@ def make_pruner(node: Any) -> optuna.pruners.BasePruner:
 
 
 def normalize_directions(direction: Any) -> list[str]:
+    """A list of directions, checked once, whichever form the file wrote."""
     items = [direction] if isinstance(direction, str) else list(direction or [])
     if not items:
         raise ConfigError("hydra.sweeper.direction must be minimize, maximize, or a list of them")

@@ -19,13 +19,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from cellsweep.errors import ConfigError
+from cellsweep.sweep.compat import BASIC_LAUNCHER
 from cellsweep.sweep.slurm_watch import SlurmArray, SlurmWorker
 
 SUBMITIT_LAUNCHERS = {
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher": "slurm",
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher": "local",
 }
-BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 _INIT_KEYS = {"max_num_timeout"}  # executor constructor arguments, not job parameters
 
 
@@ -69,6 +69,7 @@ class SubmititWorker:
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
+        """The job's exit code (0 or 1) once done; None while it runs."""
         if self.returncode is None and self.job.done():
             try:
                 self.job.result()  # raises for a failed, cancelled or timed-out job
@@ -78,11 +79,13 @@ class SubmititWorker:
         return self.returncode
 
     def wait(self) -> int:
+        """Block until the job ends, as ``Popen.wait`` does for a local worker."""
         while self.poll() is None:
             self.job.wait()
         return self.returncode or 0
 
     def terminate(self) -> None:
+        """Cancel the job, so no worker outlives its sweep."""
         if self.poll() is None:
             self.job.cancel(check=False)
 

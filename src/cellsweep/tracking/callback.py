@@ -33,6 +33,7 @@ class MLflowEpochMetrics(L.Callback):
         self.run = run  # may be attached after the Trainer is built
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """One batch per epoch: the run's curves, at a cost that does not grow per step."""
         if trainer.sanity_checking or self.run is None:
             return
         metrics = scalar_metrics(trainer.callback_metrics)

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cellsweep.errors import ConfigError
+from cellsweep.tracking import tags as T
 from cellsweep.tracking.redact import redact_uri
 from cellsweep.tracking.sender import MAX_METRICS_PER_CALL, MetricSender
 
@@ -27,12 +28,14 @@ log = logging.getLogger(__name__)
 MAX_PARAMS_PER_CALL = 100
 # MLflow 3's UI opens an experiment by its kind: without this tag, on the GenAI overview (traces,
 # token usage); with it, on the table of training runs, which is what cellsweep logs.
-EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = T.EXPERIMENT_KIND, "custom_model_development"
 UI_QUERY = "?workflowType=machine_learning"  # links open the UI's machine-learning view
 
 
 @dataclass(frozen=True)
 class TrackingSettings:
+    """The ``tracking`` node, checked once: where runs go and how long an outage may last."""
+
     enabled: bool
     uri: str | None
     artifact_location: str | None
@@ -42,6 +45,7 @@ class TrackingSettings:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> TrackingSettings:
+        """Settings from the config's ``tracking`` node; enabled tracking needs a URI."""
         enabled = bool(cfg.get("enabled", True))
         uri = cfg.get("uri")
         if enabled and not uri:
@@ -137,9 +141,11 @@ class TrackedRun:
 
     @property
     def artifact_uri(self) -> str:
+        """Where the run's artifacts went, for the summary a user reads."""
         return self._run.info.artifact_uri
 
     def log_params(self, params: Mapping[str, str]) -> None:
+        """Params in batches, under MLflow's per-call limit."""
         from mlflow.entities import Param
 
         items = [Param(k, v) for k, v in params.items()]
@@ -147,13 +153,11 @@ class TrackedRun:
             self.client.log_batch(self.run_id, params=items[i : i + MAX_PARAMS_PER_CALL])
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        from mlflow.entities import RunTag
-
-        items = [RunTag(k, str(v)) for k, v in tags.items() if v is not None]
-        for i in range(0, len(items), MAX_PARAMS_PER_CALL):
-            self.client.log_batch(self.run_id, tags=items[i : i + MAX_PARAMS_PER_CALL])
+        """Tags in batches (None values skipped)."""
+        set_run_tags(self.client, self.run_id, tags)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        """Queue metrics for the background sender: an outage never stops training."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
@@ -172,20 +176,34 @@ class TrackedRun:
             self._sender = None
 
     def log_text(self, text: str, name: str) -> None:
+        """A text artifact (config, overrides), read in the UI beside the run."""
         self.client.log_text(self.run_id, text, name)
 
     def log_figure(self, figure, name: str) -> None:
+        """A figure artifact, shown in the UI beside the run."""
         self.client.log_figure(self.run_id, figure, name)
 
     def log_file(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """A file artifact (the weights), so the run can be reloaded."""
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
-    def end(self, status: str = "FINISHED") -> None:
-        self.flush(wait=5.0 if status == "KILLED" else None)  # Ctrl-C does not wait long
+    def end(self, status: str = T.FINISHED) -> None:
+        """Flush the metrics, then close the run, so it never stays RUNNING."""
+        self.flush(wait=5.0 if status == T.KILLED else None)  # Ctrl-C does not wait long
         self.client.set_terminated(self.run_id, status=status)
 
     def ui_hint(self) -> str:
+        """The UI path of this run, for the line printed at the end."""
         return run_link(self.experiment_id, self.run_id)
+
+
+def set_run_tags(client, run_id: str, tags: Mapping[str, Any]) -> None:
+    """Tags in batches (None values skipped): any process may tag a run it did not open."""
+    from mlflow.entities import RunTag
+
+    items = [RunTag(k, str(v)) for k, v in tags.items() if v is not None]
+    for i in range(0, len(items), MAX_PARAMS_PER_CALL):
+        client.log_batch(run_id, tags=items[i : i + MAX_PARAMS_PER_CALL])
 
 
 def run_link(experiment_id: str, run_id: str) -> str:
@@ -206,16 +224,16 @@ def start_run(
     experiment_id = ensure_experiment(client, settings)
     all_tags = {k: str(v) for k, v in (tags or {}).items() if v is not None}
     if parent_run_id:
-        all_tags["mlflow.parentRunId"] = parent_run_id
+        all_tags[T.PARENT_RUN] = parent_run_id
     run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
     tracked = TrackedRun(client, settings, run, spill_dir)
     try:
         yield tracked
     except KeyboardInterrupt:
-        tracked.end("KILLED")
+        tracked.end(T.KILLED)
         raise
     except BaseException:
-        tracked.end("FAILED")
+        tracked.end(T.FAILED)
         raise
     else:
-        tracked.end("FINISHED")
+        tracked.end(T.FINISHED)

@@ -46,11 +46,13 @@ class MetricSender:
         self._thread.start()
 
     def put(self, batch: list[Any]) -> None:
+        """Queue one batch; training goes on at once."""
         with self._cond:
             self._queue.append(batch)
             self._cond.notify()
 
     def pending(self) -> int:
+        """Values not yet sent, for the lost-metrics warning."""
         with self._cond:
             return sum(len(b) for b in self._queue)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Mapping
 from typing import Any
 
+from cellsweep.tracking import tags as T
 from cellsweep.tracking.redact import redact_uri
 from cellsweep.tracking.run import (
     TrackingSettings,
@@ -14,15 +16,14 @@ from cellsweep.tracking.run import (
     check_reachable,
     ensure_experiment,
     run_link,
+    set_run_tags,
 )
 
 log = logging.getLogger(__name__)
-ROLE_TAG, STUDY_TAG = "cellsweep.role", "cellsweep.study"
-FINGERPRINT_TAG = "cellsweep.study_fingerprint"
 
 
 class MLflowStudyTracker:
-    """Hooks the sweep engine calls (by duck typing): ``start`` and ``finish``."""
+    """The sweep's ``StudyTracker`` (cellsweep.sweep.tracker) on MLflow: the study's parent run."""
 
     def __init__(self, tracking: Mapping[str, Any]) -> None:
         self.settings = TrackingSettings.from_config(tracking)
@@ -40,28 +41,31 @@ class MLflowStudyTracker:
         resumed: bool,
         fingerprint: str | None = None,
     ) -> str:
+        """Open (or, on resume, reopen) the study's parent run; its id, for the workers."""
         self.client = _client(self.settings)
         exp_id = self.experiment_id = ensure_experiment(self.client, self.settings)
         found = self.client.search_runs(
             [exp_id],
-            f"tags.`{ROLE_TAG}` = 'study' and tags.`{STUDY_TAG}` = '{study_name}'",
+            f"tags.`{T.ROLE}` = '{T.STUDY_ROLE}' and tags.`{T.STUDY}` = '{study_name}'",
             max_results=1,
         )
         if found:
             self.run_id = found[0].info.run_id
-            self.client.update_run(self.run_id, status="RUNNING")
+            self.client.update_run(self.run_id, status="RUNNING")  # resumed
         else:
             run = self.client.create_run(
                 exp_id,
                 run_name=f"study:{study_name}",
-                tags={ROLE_TAG: "study", STUDY_TAG: study_name},
+                tags={T.ROLE: T.STUDY_ROLE, T.STUDY: study_name},
             )
             self.run_id = run.info.run_id
-        if fingerprint:
-            self.client.set_tag(self.run_id, FINGERPRINT_TAG, fingerprint)
-        self.client.set_tag(self.run_id, "cellsweep.n_trials", str(n_trials))
-        self.client.set_tag(self.run_id, "cellsweep.directions", ",".join(directions))
-        self.client.set_tag(self.run_id, "cellsweep.objectives", ",".join(objectives))
+        tags = {
+            T.FINGERPRINT: fingerprint or None,
+            T.N_TRIALS: str(n_trials),
+            T.DIRECTIONS: ",".join(directions),
+            T.OBJECTIVES: ",".join(objectives),
+        }
+        set_run_tags(self.client, self.run_id, tags)
         return self.run_id
 
     def fail_run(self, run_id: str, reason: str) -> None:
@@ -70,24 +74,24 @@ class MLflowStudyTracker:
         try:
             if self.client is None:
                 self.client = _client(self.settings)
-            self.client.set_tag(run_id, "cellsweep.trial_state", "FAIL")
-            self.client.set_tag(run_id, "cellsweep.fail_reason", reason[:500])
-            self.client.set_terminated(run_id, status="FAILED")
+            tag = functools.partial(set_run_tags, self.client, run_id)
+            T.record_trial_outcome(tag, T.FAIL, reason)
+            self.client.set_terminated(run_id, status=T.FAILED)
         except Exception as exc:  # the sweep goes on; the study records the failure anyway
             log.warning("could not mark MLflow run %s FAILED: %s", run_id, type(exc).__name__)
 
     def finish(self, summary: Mapping[str, Any], figures: Mapping[str, Any], status: str) -> None:
+        """Close the parent run with the study's summary and plots, whatever ended the sweep."""
         if self.client is None or self.run_id is None:
             return
         c, rid = self.client, self.run_id
         if "best_value" in summary:
-            c.log_metric(rid, "best_value", float(summary["best_value"]))
-            c.set_tag(rid, "cellsweep.best_trial", str(summary["best_trial"]))
-            if summary.get("best_run_id"):
-                c.set_tag(rid, "cellsweep.best_run_id", str(summary["best_run_id"]))
+            c.log_metric(rid, T.BEST_VALUE, float(summary["best_value"]))
+            best_run = summary.get("best_run_id") or None  # set_run_tags skips None
+            set_run_tags(c, rid, {T.BEST_TRIAL: summary["best_trial"], T.BEST_RUN_ID: best_run})
         for state, n in summary.get("states", {}).items():
             if n:
-                c.log_metric(rid, f"trials_{state.lower()}", float(n))
+                c.log_metric(rid, T.state_count_metric(state), float(n))
         c.log_text(rid, json.dumps(summary, indent=2, default=str), "study_summary.json")
         for name, fig in figures.items():
             c.log_figure(rid, fig, name)

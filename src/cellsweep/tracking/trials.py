@@ -13,14 +13,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cellsweep.tracking import tags as T
 from cellsweep.tracking.redact import redact_text
 from cellsweep.tracking.run import TrackedRun, TrackingSettings, _client, ensure_experiment
 
-END_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED"}
-
 
 class MLflowTrialRuns:
-    """Opens, feeds and ends the child runs of one sweep process's trials."""
+    """The sweep's ``TrialRuns`` (cellsweep.sweep.tracker): the child runs of one sweep
+    process's trials."""
 
     def __init__(self, tracking: Mapping[str, Any]) -> None:
         self.settings = TrackingSettings.from_config(tracking)
@@ -38,13 +38,7 @@ class MLflowTrialRuns:
         client = _client(self.settings)
         if self._experiment is None:
             self._experiment = ensure_experiment(client, self.settings)
-        tags = {
-            "cellsweep.study": study_name,
-            "cellsweep.trial": str(number),
-            "cellsweep.command": redact_text(shlex.join(sys.argv)),
-        }
-        if parent_run_id:
-            tags["mlflow.parentRunId"] = parent_run_id
+        tags = trial_tags_with_command(study_name, number, parent_run_id)
         run = client.create_run(self._experiment, run_name=f"{study_name}#{number}", tags=tags)
         tracked = TrackedRun(client, self.settings, run)
         if params:
@@ -53,6 +47,7 @@ class MLflowTrialRuns:
         return tracked.run_id
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
+        """Per-epoch metrics from the app's callback, into the trial's open run."""
         run = self._runs.get(run_id)
         if run is not None and metrics:
             run.log_metrics(metrics, step)
@@ -72,12 +67,23 @@ class MLflowTrialRuns:
         run = self._runs.pop(run_id, None)
         if run is None:
             return
-        metrics = {"duration_s": duration_s}
+        metrics = {T.DURATION: duration_s}
         if values:
             metrics.update(zip(names, values, strict=True))
         run.log_metrics(metrics, step=0)
-        tags = {"cellsweep.trial_state": state}
-        if reason:
-            tags["cellsweep.fail_reason"] = reason[:500]
-        run.set_tags(tags)
-        run.end(status or END_STATUS.get(state, "FAILED"))
+        T.record_trial_outcome(run.set_tags, state, reason)
+        run.end(status or T.END_STATUS.get(state, T.FAILED))
+
+    def kill(self, run_id: str, duration_s: float, reason: str) -> None:
+        """End the run of a trial stopped by Ctrl-C or an exit: FAIL, and KILLED in MLflow."""
+        self.close(run_id, T.FAIL, [], None, duration_s, reason, T.KILLED)
+
+
+def trial_tags_with_command(
+    study_name: str, number: int, parent_run_id: str | None
+) -> dict[str, Any]:
+    """A trial's tags and the command that ran it (redacted: it may hold a password)."""
+    return {
+        **T.trial_tags(study_name, number, parent_run_id),
+        T.COMMAND: redact_text(shlex.join(sys.argv)),
+    }

@@ -102,6 +102,7 @@ SAMPLERS = {
 
 
 def register() -> None:
+    """Make ``hydra/sweeper/sampler=<name>`` selectable, as in the stock plugin."""
     for name, node in SAMPLERS.items():
         ConfigStore.instance().store(
             group="hydra/sweeper/sampler", name=name, node=node, provider="cellsweep"

@@ -1,0 +1,20 @@
+"""Names of what the sweep stores on Optuna trials and studies, written once.
+
+These are Optuna user attributes, read back by other processes of the study (heartbeats,
+retries), by ``cellsweep best``/``adopt`` and by optuna-dashboard. MLflow's tag names live in
+``cellsweep.tracking.tags``; the trial-state names both share are Optuna's ``TrialState`` names.
+"""
+
+RUN_ID = "mlflow_run_id"  # the trial's MLflow run, so a study's best links to its run
+FAIL_REASON = "fail_reason"
+NOTE = "note"  # why a pruned trial was pruned
+RETRIED = "retried"  # failed for a reason not its own (stale, Ctrl-C): not counted as a failure
+RETRY_OF = "retry_of"  # the number of the trial this one reruns
+FAILED_BY = "failed_by"  # the process that took the trial for stale
+HEARTBEAT = "heartbeat"
+WORKER = "worker"  # host:pid of the process that ran the trial
+OVERRIDES = "overrides"  # what `cellsweep adopt` recomposes the trial's config from
+DURATION = "duration_s"
+EPOCHS = "epochs"  # epochs actually trained: what pruning saved
+CUDA_DEVICES = "cuda_visible_devices"
+OBJECTIVES = "objectives"  # on the study: the metric name of each direction

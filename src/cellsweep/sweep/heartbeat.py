@@ -1,0 +1,97 @@
+"""Stale trials: a running trial's heartbeat, and failing (then retrying) a dead worker's trial.
+
+Optuna's own heartbeat exists only for RDB storages; this one works on every storage: a worker
+stamps ``heartbeat`` on its running trial, and any live process of the study that finds a stamp
+older than ``grace_period`` fails the trial (its MLflow run too) and queues the same params.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from cellsweep.sweep import attrs, compat
+from cellsweep.sweep.record import requeue
+from cellsweep.sweep.tracker import StudyTracker
+
+log = logging.getLogger("cellsweep.sweep")
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"  # which host and process ran a trial
+
+
+def last_beat(trial: optuna.trial.FrozenTrial) -> float | None:
+    """When the trial was last known alive: its stamp, else its start."""
+    last = trial.user_attrs.get(attrs.HEARTBEAT)
+    if last is None and trial.datetime_start is not None:
+        last = trial.datetime_start.timestamp()
+    return None if last is None else float(last)
+
+
+def fail_stale_trials(
+    study: optuna.Study, grace_period: float, tracker: StudyTracker | None
+) -> list[int]:
+    """Fail RUNNING trials whose heartbeat stopped (a killed worker) and queue them again.
+
+    Any live process of the study (a worker between trials, a worker's heartbeat thread during
+    one, the watching parent) may find them. Callers hold the ask lock, so one of them does it;
+    where a storage has no such lock, the loser of the race gets Optuna's
+    ``UpdateFinishedTrialError`` and leaves the trial (and its retry) to the winner.
+    """
+    now, failed = time.time(), []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        last = last_beat(t)
+        if last is None or now - last <= grace_period:
+            continue
+        reason = f"stale: no heartbeat for {now - last:.0f} s (worker killed?)"
+        marks = {attrs.FAIL_REASON: reason, attrs.FAILED_BY: WORKER_ID, attrs.RETRIED: True}
+        try:
+            compat.fail_trial_elsewhere(study, t, marks)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another process failed it first (or its worker finished it after all)
+        requeue(study, t)
+        run_id = t.user_attrs.get(attrs.RUN_ID)
+        if tracker is not None and run_id:
+            tracker.fail_run(run_id, reason)
+        log.warning("trial %d: %s; queued again", t.number, reason)
+        failed.append(t.number)
+    return failed
+
+
+class Heartbeat:
+    """Stamps the running trial every ``interval`` seconds from a daemon thread, and runs
+    ``check`` (the stale-trial check) after each stamp, so that a dead worker's trial is
+    failed within ``grace_period + interval`` even while this worker's trial is long."""
+
+    def __init__(
+        self, trial: optuna.Trial, interval: float, check: Callable[[], Any] | None = None
+    ) -> None:
+        self.trial, self.interval, self.check = trial, interval, check
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with contextlib.suppress(Exception):  # a missed beat is retried next interval
+                self.trial.set_user_attr(attrs.HEARTBEAT, time.time())
+            if self.check is not None and not self._stop.is_set():
+                try:
+                    self.check()
+                except Exception as exc:  # the next interval tries again
+                    log.debug("stale-trial check failed: %s", exc)
+
+    def __enter__(self) -> Heartbeat:
+        self.trial.set_user_attr(attrs.HEARTBEAT, time.time())
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=max(5.0, 2 * self.interval))

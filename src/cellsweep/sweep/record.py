@@ -1,0 +1,184 @@
+"""What a trial came to, and how the study records it: the rules of outcome written once.
+
+A job's result (a number, a sequence, or named metrics) becomes the trial's values, or a FAIL
+with a reason when a value is missing, not a number, NaN or inf; an exception fails the trial
+and ``optuna.TrialPruned`` prunes it. ``cellsweep-train`` applies the same check to its own
+metrics (train.py), so a trial's MLflow run and its Optuna state never disagree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from cellsweep.errors import SweepAborted
+from cellsweep.sweep import attrs, compat
+
+log = logging.getLogger("cellsweep.sweep")
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+REASON_CHARS = 500  # a fail reason is a line to read, not a traceback
+
+
+@dataclass
+class TrialOutcome:
+    """The state a trial ends in, its values, and why (a fail reason or a pruning note)."""
+
+    state: TrialState
+    values: list[float] | None = None
+    reason: str = ""
+
+
+def objective_values(result: Any, objectives: Sequence[str]) -> TrialOutcome:
+    """COMPLETE with one finite float per objective, else FAIL with the first reason."""
+    if isinstance(result, Mapping):  # named metrics (cellsweep-train): pick the objectives
+        if missing := [n for n in objectives if n not in result]:
+            return TrialOutcome(TrialState.FAIL, reason=f"objective {missing[0]!r} was not logged")
+        raw = [result[name] for name in objectives]
+    elif isinstance(result, Sequence) and not isinstance(result, str):  # one per direction
+        raw = list(result)
+    else:  # a float or an int, as a plain Hydra app returns for one direction
+        raw = [result]
+    if len(raw) != len(objectives):
+        return TrialOutcome(
+            TrialState.FAIL,
+            reason=f"job returned {len(raw)} value(s) for {len(objectives)} direction(s)",
+        )
+    values = []
+    for name, item in zip(objectives, raw, strict=True):
+        try:
+            v = float(item)
+        except (TypeError, ValueError):
+            return TrialOutcome(
+                TrialState.FAIL, reason=f"job returned {type(item).__name__}, not a number"
+            )
+        if not math.isfinite(v):
+            return TrialOutcome(TrialState.FAIL, reason=f"objective {name} is {v}")
+        values.append(v)
+    return TrialOutcome(TrialState.COMPLETE, values=values)
+
+
+def error_reason(error: BaseException) -> str:
+    """The one line a failed trial keeps of its exception."""
+    msg = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {msg}"[:REASON_CHARS]
+
+
+def outcome_of(result: Any, error: BaseException | None, objectives: Sequence[str]) -> TrialOutcome:
+    """Map what the job did to a trial state; NaN and inf fail the trial with a reason."""
+    if isinstance(error, optuna.TrialPruned):
+        return TrialOutcome(TrialState.PRUNED, reason=str(error))
+    if error is not None:
+        return TrialOutcome(TrialState.FAIL, reason=error_reason(error))
+    return objective_values(result, objectives)
+
+
+def state_counts(trials: Iterable[FrozenTrial]) -> dict[str, int]:
+    """Trials by state name, every state present: summaries and progress lines read the same."""
+    out = {s.name: 0 for s in TrialState}
+    for t in trials:
+        out[t.state.name] += 1
+    return out
+
+
+def counts(study: optuna.Study) -> dict[str, int]:
+    """Trial counts by state; FINISHED excludes stale trials that were queued again."""
+    trials = study.get_trials(deepcopy=False)
+    out = state_counts(trials)
+    retried = sum(
+        1 for t in trials if t.state == TrialState.FAIL and t.user_attrs.get(attrs.RETRIED)
+    )
+    out["FINISHED"] = sum(out[s.name] for s in FINISHED) - retried
+    return out
+
+
+def progress_line(
+    study: optuna.Study, n_trials: int, trial: int | None = None, out: TrialOutcome | None = None
+) -> str:
+    """One line per finished trial (or per change, when the workers run elsewhere)."""
+    c = counts(study)
+    best = ""
+    if len(study.directions) == 1 and c["COMPLETE"]:
+        bt = study.best_trial
+        best = f", best {bt.value:.6g} (#{bt.number})"
+    head = "[study]"
+    if out is not None:
+        value = ", ".join(f"{v:.6g}" for v in out.values) if out.values else out.reason
+        head = f"[trial {trial}] {out.state.name} {value} |"
+    return (
+        f"{head} done {c['FINISHED']}/{n_trials}, "
+        f"running {c['RUNNING']}, pruned {c['PRUNED']}, failed {c['FAIL']}{best}"
+    )
+
+
+def check_failure_rate(c: Mapping[str, int], max_failure_rate: float, name: str) -> None:
+    """Stop a sweep whose trials fail more often than the user allowed (the config is wrong)."""
+    failed = c["FINISHED"] - c["COMPLETE"] - c["PRUNED"]  # retried ones aside
+    if failed and failed / max(c["FINISHED"], 1) > max_failure_rate:
+        raise SweepAborted(
+            f"{failed} of {c['FINISHED']} trials failed, above "
+            f"max_failure_rate={max_failure_rate}; the study keeps "
+            f"every record, see `cellsweep best {name}`"
+        )
+
+
+def requeue(study: optuna.Study, trial: optuna.Trial | FrozenTrial) -> None:
+    """Queue the trial's params again: a trial failed for a reason not its own is rerun first."""
+    study.enqueue_trial(
+        trial.params, user_attrs={attrs.RETRY_OF: trial.number}, skip_if_exists=False
+    )
+
+
+def fail_interrupted(
+    study: optuna.Study, trial: optuna.Trial, exc: BaseException, signalled: bool
+) -> None:
+    """Fail a trial stopped by Ctrl-C, a signal or an exit; a Ctrl-C is retried, not counted."""
+    why = "SIGINT/SIGTERM" if signalled else type(exc).__name__
+    with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+        trial.set_user_attr(attrs.FAIL_REASON, f"interrupted: {why}")
+        retry = signalled or isinstance(exc, KeyboardInterrupt)
+        if retry:  # the rerun of the same command runs its parameters first
+            trial.set_user_attr(attrs.RETRIED, True)
+        study.tell(trial, state=TrialState.FAIL)
+        if retry:
+            requeue(study, trial)
+
+
+def taken_elsewhere(study: optuna.Study, trial: optuna.Trial) -> bool:
+    """Whether another process failed this running trial as stale (and queued its retry)."""
+    return compat.stored_state(study, trial).is_finished()
+
+
+def record_outcome(
+    study: optuna.Study, trial: optuna.Trial, out: TrialOutcome, started: float
+) -> str:
+    """Tell the study; ``"told"``, ``"stale"`` (another process failed it meanwhile: its retry
+    counts) or ``"exhausted"`` (a grid sampler has no point left: the sweep stops)."""
+    trial.set_user_attr(attrs.DURATION, time.time() - started)
+    if out.reason:
+        key = attrs.FAIL_REASON if out.state == TrialState.FAIL else attrs.NOTE
+        trial.set_user_attr(key, out.reason)
+    try:  # the trial is stored even when the sampler's after_trial hook raises
+        if out.state == TrialState.COMPLETE:
+            study.tell(trial, out.values)
+        else:
+            study.tell(trial, state=out.state)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        log.warning(
+            "trial %d was failed as stale by another process as it ended here; "
+            "its retry counts instead",
+            trial.number,
+        )
+        return "stale"
+    except RuntimeError as exc:
+        if "Study.stop" not in str(exc):
+            raise
+        return "exhausted"  # grid samplers stop the study once every point is visited
+    return "told"

@@ -1,0 +1,68 @@
+"""What the sweep asks of a tracker, as Protocols: the engine and the Hydra glue are typed
+against these, and ``cellsweep.tracking``'s MLflow classes satisfy them without either layer
+importing the other (train.py and the plugin's class paths are where they meet)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+#: how a sweep ended, as ``StudyTracker.finish`` receives it: MLflow's run statuses by design
+#: (tests/test_tracking_tags.py checks them against cellsweep.tracking.tags)
+FINISHED, FAILED, KILLED = "FINISHED", "FAILED", "KILLED"
+
+
+@runtime_checkable
+class StudyTracker(Protocol):
+    """The study's parent run: opened once before any worker starts, closed with the summary."""
+
+    def start(
+        self,
+        study_name: str,
+        n_trials: int,
+        directions: list[str],
+        objectives: list[str],
+        resumed: bool,
+        fingerprint: str | None = None,
+    ) -> str:
+        """Open the study's parent run before any worker starts; returns its id."""
+        ...
+
+    def fail_run(self, run_id: str, reason: str) -> None:
+        """End a dead worker's trial run as FAILED, from any process of the study."""
+        ...
+
+    def finish(self, summary: Mapping[str, Any], figures: Mapping[str, Any], status: str) -> None:
+        """Close the parent run with the summary and plots, however the sweep ended."""
+        ...
+
+
+@runtime_checkable
+class TrialRuns(Protocol):
+    """Each trial's child run, for an app that opens none of its own."""
+
+    def open(
+        self, parent_run_id: str | None, study_name: str, number: int, params: Mapping[str, Any]
+    ) -> str:
+        """Create the trial's run before its job starts; returns its id."""
+        ...
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
+        """Per-epoch metrics from the app's callback, into the trial's run."""
+        ...
+
+    def close(
+        self,
+        run_id: str,
+        state: str,
+        names: Sequence[str],
+        values: Sequence[float] | None,
+        duration_s: float,
+        reason: str = "",
+    ) -> None:
+        """End the trial's run with its values, state, duration and reason."""
+        ...
+
+    def kill(self, run_id: str, duration_s: float, reason: str) -> None:
+        """End the run of a trial stopped by Ctrl-C or an exit."""
+        ...

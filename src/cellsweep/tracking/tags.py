@@ -1,0 +1,78 @@
+"""The one vocabulary of MLflow names: tags, metric names, trial states and run statuses.
+
+Every run cellsweep writes (a single run, a trial's child run, a study's parent run) is read
+back by these names: by `cellsweep` commands, the MLflow UI's filters, and other processes of a
+study. Writers import them from here; none types a literal. The trial states are Optuna's
+``TrialState`` names (tracking imports no Optuna; ``tests/test_tracking_tags.py`` checks they
+match), and the sweep's own Optuna attribute names live in ``cellsweep.sweep.attrs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+# trial states, as Optuna names them
+COMPLETE, PRUNED, FAIL = "COMPLETE", "PRUNED", "FAIL"
+TRIAL_STATES = (COMPLETE, PRUNED, FAIL)
+# MLflow run statuses, and the one a trial's run ends with for each state
+FINISHED, FAILED, KILLED = "FINISHED", "FAILED", "KILLED"
+END_STATUS = {COMPLETE: FINISHED, PRUNED: FINISHED, FAIL: FAILED}
+
+# MLflow's own tags
+PARENT_RUN = "mlflow.parentRunId"
+GIT_COMMIT = "mlflow.source.git.commit"
+SOURCE_NAME = "mlflow.source.name"
+EXPERIMENT_KIND = "mlflow.experimentKind"
+# every run
+GIT_DIRTY = "cellsweep.git_dirty"
+COMMAND = "cellsweep.command"
+SEED = "cellsweep.seed"
+TASK = "cellsweep.task"
+OBJECTIVE = "cellsweep.objective"
+# a trial's run
+STUDY = "cellsweep.study"
+TRIAL = "cellsweep.trial"
+TRIAL_STATE = "cellsweep.trial_state"
+FAIL_REASON = "cellsweep.fail_reason"
+# a study's parent run
+ROLE, STUDY_ROLE = "cellsweep.role", "study"
+FINGERPRINT = "cellsweep.study_fingerprint"
+N_TRIALS = "cellsweep.n_trials"
+DIRECTIONS = "cellsweep.directions"
+OBJECTIVES = "cellsweep.objectives"
+BEST_TRIAL = "cellsweep.best_trial"
+BEST_RUN_ID = "cellsweep.best_run_id"
+
+# metric names and prefixes
+FIT_TIME = "time/fit_s"  # wall time of a fit: an objective for accuracy-against-cost studies
+DURATION = "duration_s"  # a trial's wall time, logged by the sweeper for a plain app
+BEST_VALUE = "best_value"
+TRIALS_PREFIX = "trials_"  # a study run's count of trials per state: trials_complete, ...
+REASON_CHARS = 500  # a fail reason is a line to read, not a traceback
+
+
+def trial_tags(study_name: str, number: int, parent_run_id: str | None) -> dict[str, Any]:
+    """The tags that make a run a trial of a study: the UI groups and filters by them."""
+    tags: dict[str, Any] = {STUDY: study_name, TRIAL: str(number)}
+    if parent_run_id:
+        tags[PARENT_RUN] = parent_run_id
+    return tags
+
+
+def state_count_metric(state: str) -> str:
+    """The study run's metric that counts the trials in ``state``."""
+    return f"{TRIALS_PREFIX}{state.lower()}"
+
+
+def record_trial_outcome(
+    set_tags: Callable[[Mapping[str, Any]], None], state: str, reason: str = ""
+) -> None:
+    """Tag a trial's run with its state (and why it failed), however the run is reached: the
+    one rule by which the UI, `cellsweep best` and the study agree on what a trial came to."""
+    if state not in TRIAL_STATES:
+        raise ValueError(f"not a trial state: {state!r}")
+    tags = {TRIAL_STATE: state}
+    if reason:
+        tags[FAIL_REASON] = reason[:REASON_CHARS]
+    set_tags(tags)

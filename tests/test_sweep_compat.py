@@ -1,0 +1,125 @@
+"""Each private Optuna/Hydra call of sweep/compat.py, exercised against the installed libraries:
+an upgrade that renames or changes one fails here, not in the middle of a sweep."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import optuna
+import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import OmegaConf
+from optuna.trial import TrialState
+
+from cellsweep.sweep import compat
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def quiet_study() -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+
+
+def test_storage_and_trial_id_reach_the_stored_trial() -> None:
+    study = quiet_study()
+    study.ask()
+    trial = study.ask()
+    frozen = study.get_trials(deepcopy=False)[1]
+    assert isinstance(compat.storage_of(study), optuna.storages.BaseStorage)
+    assert compat.trial_id(trial) == compat.trial_id(frozen)  # a live trial and its record
+    assert compat.trial_id(trial) != compat.trial_id(study.get_trials(deepcopy=False)[0])
+    assert compat.stored_state(study, trial) == TrialState.RUNNING
+    study.tell(trial, 1.0)
+    assert compat.stored_state(study, trial) == TrialState.COMPLETE
+
+
+def test_a_trial_this_process_did_not_ask_can_be_failed_once() -> None:
+    study = quiet_study()
+    trial = study.ask()
+    frozen = study.get_trials(deepcopy=False)[0]
+    compat.fail_trial_elsewhere(study, frozen, {"fail_reason": "stale", "retried": True})
+    (stored,) = study.get_trials(deepcopy=False)
+    assert stored.state == TrialState.FAIL
+    assert stored.user_attrs == {"fail_reason": "stale", "retried": True}
+    assert compat.stored_state(study, trial).is_finished()
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):  # the loser of a race
+        compat.fail_trial_elsewhere(study, frozen, {"fail_reason": "again"})
+
+
+def test_value_overrides_apply_as_hydra_applies_them() -> None:
+    cfg = OmegaConf.create({"model": {"depth": 2, "act": "relu"}, "lr": 0.1})
+    parsed = OverridesParser.create().parse_overrides(["model.depth=4", "lr=1e-3"])
+    compat.apply_value_overrides(parsed, cfg)
+    assert cfg == {"model": {"depth": 4, "act": "relu"}, "lr": 1e-3}
+
+
+def test_overrides_dirname_is_hydras() -> None:
+    parsed = OverridesParser.create().parse_overrides(["b=2", "a=1", "seed=3"])
+    name = compat.overrides_dirname(parsed, kv_sep="=", item_sep=",", exclude_keys=["seed"])
+    assert name == "a=1,b=2"
+
+
+def test_a_failed_jobs_return_value_is_its_exception_not_raised() -> None:
+    ok = JobReturn(status=JobStatus.COMPLETED)
+    ok.return_value = 0.5
+    assert compat.job_return_value(ok) == 0.5
+    failed = JobReturn(status=JobStatus.FAILED)
+    error = ValueError("boom")
+    failed.return_value = error
+    assert compat.job_return_value(failed) is error
+
+
+def test_the_sweeper_guard_wraps_hydras_instantiate_sweeper(monkeypatch) -> None:
+    # the signature the wrapper forwards: keyword-only hydra_context, task_function, config
+    params = inspect.signature(inspect.unwrap(Plugins.instantiate_sweeper)).parameters
+    assert {"hydra_context", "task_function", "config"} <= set(params)
+    assert all(
+        params[k].kind is inspect.Parameter.KEYWORD_ONLY
+        for k in ("hydra_context", "task_function", "config")
+    )
+    seen = []
+
+    def original(self, *, hydra_context, task_function, config):
+        seen.append(("built", config))
+        return "sweeper"
+
+    monkeypatch.setattr(Plugins, "instantiate_sweeper", original)
+    compat.guard_sweeper_instantiation(lambda config: seen.append(("checked", config)))
+    compat.guard_sweeper_instantiation(lambda config: seen.append(("twice", config)))  # no-op
+    got = Plugins.instance().instantiate_sweeper(
+        hydra_context=None, task_function=None, config="cfg"
+    )
+    assert got == "sweeper"
+    assert seen == [("checked", "cfg"), ("built", "cfg")]
+
+
+PRIVATE = re.compile(
+    r"\._storage\b|\._trial_id\b|_apply_overrides_to_config|\._return_value\b|hydra\._internal"
+    r"|Plugins\.instantiate_sweeper\s*="
+)
+
+
+def test_no_private_library_call_outside_compat() -> None:
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        if path.name == "compat.py" and path.parent.name == "sweep":
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if PRIVATE.search(code):
+                found.append(f"{path.relative_to(SRC)}:{n}: {line.strip()}")
+    assert found == []
+
+
+def test_the_basic_launchers_class_path_is_hydras_default() -> None:
+    from hydra.core.config_store import ConfigStore
+    from hydra.utils import get_class
+
+    assert get_class(compat.BASIC_LAUNCHER).__name__ == "BasicLauncher"
+    node = ConfigStore.instance().load("hydra/launcher/basic.yaml").node
+    assert node._target_ == compat.BASIC_LAUNCHER
