@@ -3,56 +3,19 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+# the shared helpers live in tests/helpers/; ROOT, TINY, store_overrides and run_train stay
+# importable from here for modules that still say `from conftest import ...`
+from helpers.run import ROOT, TINY, run_train, store_overrides  # noqa: F401
+
 os.environ.setdefault("CELLSWEEP_ROOT", str(ROOT))
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 # MLflow's log handler keeps the stderr of the first test that used it (a captured stream that
 # pytest closes later): keep it quiet so later tests' stderr holds only their own lines.
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-
-# A chemotaxis run small enough for a test: 20k particles, 600 steps, 20 pairs, 4 epochs.
-TINY = [
-    "task.sim.n_particles=20000",
-    "task.sim.n_steps=600",
-    "task.pairs.count=20",
-    "task.pairs.stride_steps=20",
-    "task.val.start_steps=[50,100]",
-    "task.val.horizon_steps=200",
-    "task.optim.steps_per_epoch=5",
-    "trainer.max_epochs=4",
-    "trainer.enable_progress_bar=false",
-]
-
-
-def store_overrides(tmp: Path) -> list[str]:
-    """Keep every store of a test run inside its tmp_path."""
-    return [
-        f"paths.mlruns_dir={tmp / 'mlruns'}",
-        f"paths.cache_dir={tmp / 'cache'}",
-        f"hydra.run.dir={tmp / 'out'}",
-    ]
-
-
-def run_train(argv: list[str], capsys=None) -> tuple[int, str, str]:
-    """Run `cellsweep-train` in-process; returns (exit code, stdout, stderr)."""
-    from cellsweep.train import main
-
-    old = sys.argv
-    sys.argv = ["cellsweep-train", *argv]
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr() if capsys is not None else ("", "")
-    return code, out, err
 
 
 @pytest.fixture

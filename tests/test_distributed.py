@@ -15,8 +15,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from conftest import ROOT, TINY
-from test_tracking import _free_port
+from helpers.run import ROOT, TINY
+from helpers.servers import free_port
 
 SCRIPT = ROOT / "scripts" / "services.sh"
 N_TRIALS = 24
@@ -34,8 +34,8 @@ def services(tmp_path_factory):
     env = {
         **os.environ,
         "CELLSWEEP_SERVICES_DIR": str(where),
-        "CELLSWEEP_PG_PORT": str(_free_port()),
-        "CELLSWEEP_MLFLOW_PORT": str(_free_port()),
+        "CELLSWEEP_PG_PORT": str(free_port()),
+        "CELLSWEEP_MLFLOW_PORT": str(free_port()),
         "CELLSWEEP_MLFLOW_BIN": str(Path(sys.executable).with_name("mlflow")),
     }
     if os.geteuid() == 0:  # PostgreSQL runs as the postgres account, which needs to reach the dir

@@ -32,10 +32,9 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from test_sweep_e2e import load, mlflow_runs
-from test_sweep_faults import sweep_command
+from helpers.run import ROOT
+from helpers.sweep import load, mlflow_runs, sweep_command
 
-ROOT = Path(__file__).resolve().parents[1]
 PLANTED = "planted-secret-4f1c"  # in the submitting shell's environment only
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 

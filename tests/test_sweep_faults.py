@@ -9,20 +9,12 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
 
-from test_sweep_e2e import load, mlflow_runs, sweep_args
-
-
-def sweep_command(tmp: Path, n_trials: int, epochs: int = 15) -> list[str]:
-    """The sweep as a separate process (it gets signals), trials of ``epochs`` epochs."""
-    extra = ("hydra.sweeper.pruner=none", f"trainer.max_epochs={epochs}")
-    return [sys.executable, "-m", "cellsweep.train", *sweep_args(tmp, n_trials, *extra)]
+from helpers.sweep import load, mlflow_runs, sweep_command
 
 
 @pytest.mark.slow

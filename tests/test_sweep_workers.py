@@ -13,8 +13,8 @@ from optuna.trial import TrialState
 
 from cellsweep.sweep.engine import WORKER_ID
 from cellsweep.sweep.study import make_storage
-from conftest import run_train
-from test_sweep_e2e import load, mlflow_runs, sweep_args
+from helpers.run import run_train
+from helpers.sweep import load, mlflow_runs, sweep_args
 
 
 @pytest.mark.slow

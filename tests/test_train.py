@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from cellsweep.train import single_run_name
-from conftest import ROOT, TINY, run_train, store_overrides
+from helpers.run import ROOT, TINY, run_train, store_overrides
 
 
 def _client(tmp: Path) -> MlflowClient:

@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from cellsweep.tasks.density_pinn.simulate import SimCfg, simulate, write
-from conftest import run_train, store_overrides
+from helpers.run import run_train, store_overrides
 
 QUIET = ["trainer.enable_progress_bar=false"]
 
