@@ -14,9 +14,8 @@ from helpers.sweep import sweep_args
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.server
+@pytest.mark.server("mlflow", "chromium")
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
 def test_mlflow_ui_lists_parent_and_child_runs(tmp_path, capsys, monkeypatch) -> None:
     from playwright.sync_api import sync_playwright
 

@@ -37,6 +37,7 @@ def _server_processes(port: int) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.server("mlflow")
 def test_ui_stopped_by_sigterm_leaves_no_listener(tmp_path) -> None:
     """SIGINT (Ctrl-C) takes the same path."""
     port = free_port()

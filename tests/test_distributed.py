@@ -5,7 +5,6 @@ processes launched independently on one study, as users on several hosts would."
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,16 +19,11 @@ from helpers.servers import free_port
 
 SCRIPT = ROOT / "scripts" / "services.sh"
 N_TRIALS = 24
-
-
-def _postgres_installed() -> bool:
-    return any(Path("/usr/lib/postgresql").glob("*/bin/initdb")) or bool(shutil.which("initdb"))
+pytestmark = pytest.mark.server("postgres", "mlflow")  # skipped, with the reason, if missing
 
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory):
-    if not _postgres_installed():
-        pytest.skip("PostgreSQL is not installed here (Debian: apt-get install postgresql)")
     where = tmp_path_factory.mktemp("services")
     env = {
         **os.environ,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -41,10 +40,7 @@ def test_redact_text_and_flatten() -> None:
     assert flat == {"a.b": "1", "a.c": "[1, 2]", "uri": "http://***@h", "n": "null"}
 
 
-@pytest.mark.server
-@pytest.mark.skipif(
-    shutil.which("mlflow", path=str(BIN)) is None, reason="needs the mlflow server command"
-)
+@pytest.mark.server("mlflow")
 def test_run_logged_to_a_real_mlflow_server_without_credentials(tmp_path, capsys, monkeypatch):
     port = free_port()
     cmd = mlflow_server_cmd(tmp_path, port)
@@ -82,7 +78,7 @@ def test_run_logged_to_a_real_mlflow_server_without_credentials(tmp_path, capsys
         assert "alice" not in blob
 
 
-@pytest.mark.server
+@pytest.mark.server("mlflow")
 def test_cellsweep_ui_serves_the_store_on_loopback(tmp_path) -> None:
     port = free_port()
     db = tmp_path / "mlruns" / "mlflow.db"
@@ -108,10 +104,7 @@ def test_cellsweep_ui_serves_the_store_on_loopback(tmp_path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.server
-@pytest.mark.skipif(
-    shutil.which("mlflow", path=str(BIN)) is None, reason="needs the mlflow server command"
-)
+@pytest.mark.server("mlflow")
 def test_training_goes_on_through_an_mlflow_server_outage(tmp_path) -> None:
     """The server is stopped mid-training and started again: training never waits, one warning
     marks the outage and one line its end, and every epoch's metrics reach the run, the

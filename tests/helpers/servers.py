@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
+import shutil
 import socket
 import subprocess
 import sys
@@ -62,3 +64,48 @@ def running_server(cmd: list[str], url: str, log: Path):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, 15)
             proc.wait(timeout=30)
+
+
+# -- what each `@pytest.mark.server(...)` name needs; None when it is there, else the reason ----
+def _mlflow_missing() -> str | None:
+    if not (BIN / "mlflow").exists():
+        return f"the mlflow command is not installed beside {sys.executable} (make setup)"
+    return None
+
+
+def _postgres_missing() -> str | None:
+    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not bins and not shutil.which("initdb"):
+        return "PostgreSQL is not installed here (Debian: apt-get install postgresql)"
+    if os.geteuid() == 0:  # scripts/services.sh runs it as the postgres account then
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "PostgreSQL runs as the postgres account under root, and there is none"
+    return None
+
+
+def _chromium_missing() -> str | None:
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        return "Debian's chromium is not installed (.ci/run installs it)"
+    return None
+
+
+def slurm_missing() -> str | None:
+    missing = [b for b in ("slurmctld", "slurmd", "sbatch", "munged") if not shutil.which(b)]
+    if missing:
+        return (
+            f"Slurm is not installed here ({', '.join(missing)} missing; Debian: "
+            "apt-get install slurmctld slurmd slurm-client munge)"
+        )
+    if os.geteuid() != 0:
+        return "a local Slurm needs root (slurmd starts the jobs)"
+    return None
+
+
+SERVERS = {
+    "mlflow": _mlflow_missing,
+    "postgres": _postgres_missing,
+    "chromium": _chromium_missing,
+    "slurm": slurm_missing,
+}
