@@ -186,6 +186,8 @@ def test_csv_snapshots_give_the_same_fit_as_the_simulation(tiny, tmp_path, capsy
 @pytest.mark.slow
 def test_console_script_runs_and_reports(tmp_path) -> None:
     exe = Path(sys.executable).parent / "cellsweep-train"
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
     proc = subprocess.run(
         [
             str(exe),
@@ -196,11 +198,12 @@ def test_console_script_runs_and_reports(tmp_path) -> None:
         ],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
+        cwd=cwd,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "MLflow run" in proc.stdout and "cellsweep ui" in proc.stdout
-    assert not (tmp_path / "mlruns" / "mlflow.db").exists() or True
     assert (tmp_path / "mlruns" / "mlflow.db").exists()
+    # stores, logs and Hydra's output go where the config says, never into the working directory
+    assert list(cwd.iterdir()) == []
     assert not (ROOT / "tests" / "mlruns").exists()
