@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import helpers.run
+
 # the shared helpers live in tests/helpers/; ROOT, TINY, store_overrides and run_train stay
 # importable from here for modules that still say `from conftest import ...`
 from helpers.run import ROOT, TINY, run_train, store_overrides  # noqa: F401
@@ -21,6 +23,12 @@ os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 # MLflow's log handler keeps the stderr of the first test that used it (a captured stream that
 # pytest closes later): keep it quiet so later tests' stderr holds only their own lines.
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_simulation_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """store_overrides() points paths.cache_dir here: one simulation per config per session."""
+    helpers.run.SHARED_CACHE = tmp_path_factory.mktemp("sim-cache")
 
 
 @pytest.fixture

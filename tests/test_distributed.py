@@ -49,6 +49,7 @@ def services(tmp_path_factory):
     subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True, timeout=120)
 
 
+@pytest.mark.slow  # starting PostgreSQL and MLflow: ~30 s, shared with the test below
 def test_services_bind_to_loopback_and_keep_the_password_private(services) -> None:
     url = services["CELLSWEEP_OPTUNA_STORAGE"]
     assert "@127.0.0.1:" in url and services["MLFLOW_TRACKING_URI"].startswith("http://127.0.0.1:")

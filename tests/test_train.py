@@ -131,7 +131,8 @@ def test_same_seed_gives_same_metrics(tiny, capsys) -> None:
     assert _metrics(out3) != _metrics(out1)
 
 
-def test_simulation_cache_is_reused_across_estimator_settings(tiny, tmp_path, capsys) -> None:
+def test_simulation_cache_is_reused_across_estimator_settings(tmp_path, capsys) -> None:
+    tiny = [*TINY, *store_overrides(tmp_path, shared_cache=False)]  # a cache of its own
     run_train(
         ["experiment=chemotaxis/model1", *tiny, "tracking=none", "trainer.max_epochs=1"], capsys
     )

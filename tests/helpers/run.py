@@ -21,11 +21,20 @@ TINY = [
 ]
 
 
-def store_overrides(tmp: Path) -> list[str]:
-    """Keep every store of a test run inside its tmp_path."""
+# One simulation cache for the whole session (conftest points it at a session tmp folder). The
+# cache is keyed by the simulation config, seed and replicate and written atomically
+# (tasks/chemotaxis/data.py), so tests share it as a user's studies do, instead of simulating
+# the same tiny data again in every test (seconds each, ~15 s on a loaded 2-core machine).
+SHARED_CACHE: Path | None = None
+
+
+def store_overrides(tmp: Path, shared_cache: bool = True) -> list[str]:
+    """Keep every store of a test run inside its tmp_path; the simulation cache is the session's
+    (``shared_cache=False``: one under tmp_path, for tests about the cache itself)."""
+    cache = SHARED_CACHE if shared_cache and SHARED_CACHE is not None else tmp / "cache"
     return [
         f"paths.mlruns_dir={tmp / 'mlruns'}",
-        f"paths.cache_dir={tmp / 'cache'}",
+        f"paths.cache_dir={cache}",
         f"hydra.run.dir={tmp / 'out'}",
     ]
 
