@@ -92,8 +92,8 @@ def _ours(path: str) -> bool:
 
 
 def _tree() -> dict[str, set[str]] | None:
-    """Every path `git status --porcelain --ignored` reports (the files inside a reported
-    folder too) with its status, or None where ROOT is not the top of a git checkout."""
+    """Every untracked or ignored path `git status --porcelain --ignored` reports (the files
+    inside a reported folder too), or None where ROOT is not the top of a git checkout."""
     if shutil.which("git") is None:
         return None
     top = subprocess.run(
@@ -111,7 +111,9 @@ def _tree() -> dict[str, set[str]] | None:
     tree: dict[str, set[str]] = {}
     for entry in filter(None, out.stdout.split("\0")):
         state, path = entry[:2], entry[3:]
-        if not _ours(path):
+        # new files only (untracked, ignored): a tracked file edited while the tests run is
+        # someone's work in progress, not a test's output
+        if state not in ("??", "!!") or not _ours(path):
             continue
         paths = {path}
         if path.endswith("/"):
