@@ -19,11 +19,15 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(BIN)/cellsweep-train experiment=chemotaxis/model1
 
+# Everything. Tests that start a server this machine lacks (@pytest.mark.server: mlflow,
+# postgres, slurm, chromium) are skipped, and the summary says which and why; a run that leaves
+# a new file in the checkout fails. --durations shows where the time goes.
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
+# Without the tests marked slow (edge cases and long runs); every feature still has a test here.
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" --durations=10
 
 bench: setup
 	$(BIN)/python benchmarks/run.py

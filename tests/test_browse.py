@@ -3,29 +3,27 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import ROOT, run_train
-from test_sweep_e2e import sweep_args
-from test_tracking import _free_port, _server, mlflow_server_cmd
+from helpers.run import run_train
+from helpers.servers import free_port, mlflow_server_cmd, running_server
+from helpers.sweep import sweep_args
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SHOT = ROOT / "outputs" / "ui-sweep.png"
 
 
-@pytest.mark.server
+@pytest.mark.server("mlflow", "chromium")
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
 def test_mlflow_ui_lists_parent_and_child_runs(tmp_path, capsys, monkeypatch) -> None:
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
+    shot = tmp_path / "ui-sweep.png"  # kept with the test's tmp_path, never in the checkout
+    port = free_port()
     uri = f"http://127.0.0.1:{port}"
     cmd = mlflow_server_cmd(tmp_path, port)
-    with _server(cmd, f"{uri}/health", tmp_path / "server.log"):
+    with running_server(cmd, f"{uri}/health", tmp_path / "server.log"):
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
         code, _, err = run_train(
             sweep_args(tmp_path, 2, "tracking=server", "trainer.max_epochs=1"), capsys
@@ -60,8 +58,7 @@ def test_mlflow_ui_lists_parent_and_child_runs(tmp_path, capsys, monkeypatch) ->
             page.locator("button[data-component-id*='runnamecellrenderer']").first.click()
             for name in ("t-window#0", "t-window#1"):
                 page.get_by_text(name).first.wait_for(timeout=30_000)
-            SHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SHOT), full_page=True)
+            page.screenshot(path=str(shot), full_page=True)
             browser.close()
-    assert SHOT.exists() and SHOT.stat().st_size > 10_000
-    assert Path(SHOT).read_bytes()[:4] == b"\x89PNG"
+    assert shot.exists() and shot.stat().st_size > 10_000
+    assert shot.read_bytes()[:4] == b"\x89PNG"

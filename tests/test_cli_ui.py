@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from test_tracking import _free_port
+from helpers.servers import free_port
 
 
 def _listening(port: int) -> bool:
@@ -37,9 +37,10 @@ def _server_processes(port: int) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.server("mlflow")
 def test_ui_stopped_by_sigterm_leaves_no_listener(tmp_path) -> None:
     """SIGINT (Ctrl-C) takes the same path."""
-    port = _free_port()
+    port = free_port()
     cmd = [
         sys.executable,
         "-m",

@@ -18,8 +18,8 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from cellsweep.sweep.devices import visible_gpus
-from conftest import TINY, run_train, store_overrides
-from test_sweep_e2e import load
+from helpers.run import TINY, run_train, store_overrides
+from helpers.sweep import load
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs a CUDA GPU (torch.cuda.is_available() is False)"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY, run_train, store_overrides
+from helpers.run import TINY, run_train, store_overrides
 
 
 def _ragged_csv(tmp: Path) -> Path:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -32,12 +31,12 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from test_sweep_e2e import load, mlflow_runs
-from test_sweep_faults import sweep_command
+from helpers.run import ROOT
+from helpers.servers import slurm_missing
+from helpers.sweep import load, mlflow_runs, sweep_command
 
-ROOT = Path(__file__).resolve().parents[1]
 PLANTED = "planted-secret-4f1c"  # in the submitting shell's environment only
-pytestmark = [pytest.mark.slow, pytest.mark.server]
+pytestmark = [pytest.mark.slow, pytest.mark.server("slurm")]
 
 
 def _free_port_pair() -> int:
@@ -55,22 +54,10 @@ def _free_port_pair() -> int:
     raise RuntimeError("no free port pair")
 
 
-def _absent() -> str | None:
-    missing = [b for b in ("slurmctld", "slurmd", "sbatch", "munged") if not shutil.which(b)]
-    if missing:
-        return (
-            f"Slurm is not installed here ({', '.join(missing)} missing; Debian: "
-            "apt-get install slurmctld slurmd slurm-client munge)"
-        )
-    if os.geteuid() != 0:
-        return "a local Slurm needs root (slurmd starts the jobs)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory) -> dict[str, str]:
     """A running single-node Slurm; the environment its client commands need."""
-    reason = _absent()
+    reason = slurm_missing()  # the server marker skips already unless CELLSWEEP_REQUIRE_SLURM
     if reason:
         if os.environ.get("CELLSWEEP_REQUIRE_SLURM") == "1":
             pytest.fail(reason)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 
 import optuna
@@ -10,8 +11,8 @@ import pytest
 
 from cellsweep.cli import main as cli_main
 from cellsweep.sweep.study import make_storage
-from conftest import ROOT, run_train, store_overrides
-from test_sweep_e2e import load, mlflow_runs, sweep_args
+from helpers.run import ROOT, run_train, store_overrides
+from helpers.sweep import load, mlflow_runs, sweep_args
 
 
 def cli(argv: list[str], capsys) -> tuple[int, str, str]:
@@ -30,7 +31,7 @@ def final_metric(out: str, name: str) -> float:
 
 
 @pytest.mark.slow
-def test_best_adopt_and_rerun_reproduce_the_best_trial(tmp_path, capsys) -> None:
+def test_best_adopt_and_rerun_reproduce_the_best_trial(tmp_path, capsys, monkeypatch) -> None:
     name = f"t-adopt-{tmp_path.name}"
     code, _, err = run_train(sweep_args(tmp_path, 3, f"hydra.sweeper.study_name={name}"), capsys)
     assert code == 0, err
@@ -46,21 +47,31 @@ def test_best_adopt_and_rerun_reproduce_the_best_trial(tmp_path, capsys) -> None
     assert best.user_attrs["mlflow_run_id"] in out
     assert f"{best.value:.8g}" in out
 
-    target = ROOT / "conf" / "experiment" / "adopted" / f"{name}.yaml"
-    try:
+    # adopt into a copy of conf/ (a project root under tmp_path), never into the checkout
+    conf = tmp_path / "root" / "conf"
+    shutil.copytree(ROOT / "conf", conf)
+    with monkeypatch.context() as m:
+        m.setenv("CELLSWEEP_ROOT", str(conf.parent))
         code, out, err = cli(["adopt", name, "--storage", journal], capsys)
-        assert code == 0, err
-        text = target.read_text()
-        assert text.startswith("# @package _global_")
-        assert f"window_steps: {best.params['task.window_steps']}" in text
-        # rerun the adopted experiment (stores still in tmp): same objective as the best trial
-        code, out, err = run_train(
-            [f"experiment=adopted/{name}", *store_overrides(tmp_path), "tracking=none"], capsys
-        )
-        assert code == 0, err
-        assert final_metric(out, "val/pred_err") == pytest.approx(best.value, rel=1e-3)
-    finally:
-        target.unlink(missing_ok=True)
+    assert code == 0, err
+    target = conf / "experiment" / "adopted" / f"{name}.yaml"
+    assert f"wrote {target}" in out
+    assert not (ROOT / "conf" / "experiment" / "adopted" / f"{name}.yaml").exists()
+    text = target.read_text()
+    assert text.startswith("# @package _global_")
+    assert f"window_steps: {best.params['task.window_steps']}" in text
+    # rerun the adopted experiment (stores still in tmp): same objective as the best trial
+    code, out, err = run_train(
+        [
+            f"experiment=adopted/{name}",
+            f"hydra.searchpath=[file://{conf}]",
+            *store_overrides(tmp_path),
+            "tracking=none",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert final_metric(out, "val/pred_err") == pytest.approx(best.value, rel=1e-3)
 
     code, out, _ = cli(
         ["report", name, "--storage", journal, "--out", str(tmp_path / "rep")], capsys

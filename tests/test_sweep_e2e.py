@@ -3,42 +3,12 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import optuna
 import pytest
-from mlflow.tracking import MlflowClient
 
-from cellsweep.sweep.study import make_storage
-from conftest import TINY, run_train, store_overrides
-
-
-def sweep_args(tmp: Path, n_trials: int, *extra: str) -> list[str]:
-    return [
-        "-m",
-        "sweep=chemotaxis/window",
-        *TINY,
-        *store_overrides(tmp),
-        f"paths.sweeps_dir={tmp / 'sweeps'}",
-        f"hydra.sweep.dir={tmp / 'multirun'}",
-        f"hydra.sweeper.n_trials={n_trials}",
-        "hydra.sweeper.study_name=t-window",
-        "task.window_steps=choice(10,20,50,100)",
-        "trainer.max_epochs=3",
-        *extra,
-    ]
-
-
-def load(tmp: Path, name: str = "t-window") -> optuna.Study:
-    return optuna.load_study(
-        study_name=name, storage=make_storage(None, tmp / "sweeps" / "optuna.journal")
-    )
-
-
-def mlflow_runs(tmp: Path):
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}")
-    exp = client.get_experiment_by_name("cellsweep-chemotaxis")
-    return client, client.search_runs([exp.experiment_id], max_results=1000)
+from helpers.run import TINY, run_train, store_overrides
+from helpers.sweep import load, mlflow_runs, sweep_args
 
 
 @pytest.mark.slow

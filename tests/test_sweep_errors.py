@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY, run_train, store_overrides
+from helpers.run import TINY, run_train, store_overrides
 
 SECRET = "s3cr3t-pw"
 CASES = {

@@ -9,25 +9,18 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
 
-from test_sweep_e2e import load, mlflow_runs, sweep_args
-
-
-def sweep_command(tmp: Path, n_trials: int, epochs: int = 15) -> list[str]:
-    """The sweep as a separate process (it gets signals), trials of ``epochs`` epochs."""
-    extra = ("hydra.sweeper.pruner=none", f"trainer.max_epochs={epochs}")
-    return [sys.executable, "-m", "cellsweep.train", *sweep_args(tmp, n_trials, *extra)]
+from helpers.sweep import load, mlflow_runs, sweep_command
 
 
 @pytest.mark.slow
 def test_ctrl_c_fails_the_running_trial_kills_the_parent_and_resumes(tmp_path) -> None:
-    argv = sweep_command(tmp_path, 4, epochs=150)  # seconds-long trials: the signal lands in one
+    # 3 seconds-long trials: the signal lands in one after the first, which the resume runs again
+    argv = sweep_command(tmp_path, 3, epochs=150)
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     journal = tmp_path / "sweeps" / "optuna.journal"
     deadline = time.monotonic() + 900  # a loaded 2-core machine took > 300 s to get there
@@ -74,7 +67,7 @@ def test_ctrl_c_fails_the_running_trial_kills_the_parent_and_resumes(tmp_path) -
     study = load(tmp_path)
     complete = {t.number for t in study.trials if t.state == TrialState.COMPLETE}
     assert done_before <= complete
-    assert len(complete) == 4 and len(study.trials) == 5  # nothing lost, nothing run twice
+    assert len(complete) == 3 and len(study.trials) == 4  # nothing lost, nothing run twice
     retry = next(t for t in study.trials if t.user_attrs.get("retry_of") == interrupted[0].number)
     assert retry.state == TrialState.COMPLETE and retry.params == interrupted[0].params
     _, runs = mlflow_runs(tmp_path)

@@ -13,7 +13,7 @@ from cellsweep.cli import main as cli_main
 from cellsweep.sweep.identity import FINGERPRINT_ATTR, study_identity
 from cellsweep.sweep.study import make_storage
 from cellsweep.tasks.density_pinn.simulate import SimCfg, simulate, write
-from conftest import run_train, store_overrides
+from helpers.run import run_train, store_overrides
 
 
 def test_identity_covers_config_space_and_file_content_not_locations(tmp_path) -> None:

@@ -13,11 +13,10 @@ from optuna.trial import TrialState
 
 from cellsweep.sweep.engine import WORKER_ID
 from cellsweep.sweep.study import make_storage
-from conftest import run_train
-from test_sweep_e2e import load, mlflow_runs, sweep_args
+from helpers.run import run_train
+from helpers.sweep import load, mlflow_runs, sweep_args
 
 
-@pytest.mark.slow
 def _devices_by_worker(study: optuna.Study) -> dict[str, set[str]]:
     seen = defaultdict(set)
     for t in study.trials:
@@ -25,6 +24,7 @@ def _devices_by_worker(study: optuna.Study) -> dict[str, set[str]]:
     return dict(seen)
 
 
+@pytest.mark.slow  # test_sweep_engine has two workers of one study side by side, in seconds
 def test_two_workers_share_one_study_without_overshoot(tmp_path, capsys, monkeypatch) -> None:
     # two stand-in GPUs (nvidia-smi lists 0 and 1, torch here is CPU-only): one for each worker
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from cellsweep.tracking import flatten, redact_text, redact_uri
-from conftest import TINY, run_train, store_overrides
-
-BIN = Path(sys.executable).parent
+from helpers.run import TINY, run_train, store_overrides
+from helpers.servers import BIN, free_port, mlflow_server_cmd, running_server, wait_http
 
 
 @pytest.mark.parametrize(
@@ -44,63 +40,11 @@ def test_redact_text_and_flatten() -> None:
     assert flat == {"a.b": "1", "a.c": "[1, 2]", "uri": "http://***@h", "n": "null"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as r:
-            if r.status == 200:
-                return
-        time.sleep(0.5)
-    raise TimeoutError(url)
-
-
-def mlflow_server_cmd(tmp: Path, port: int) -> list[str]:
-    """A loopback `mlflow server` with its SQLite store and artifacts under ``tmp``."""
-    return [
-        str(BIN / "mlflow"),
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--backend-store-uri",
-        f"sqlite:///{tmp / 'server.db'}",
-        "--artifacts-destination",
-        str(tmp / "server-artifacts"),
-        "--workers",
-        "1",
-    ]
-
-
-@contextlib.contextmanager
-def _server(cmd: list[str], url: str, log: Path):
-    with log.open("w") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            _wait_http(url, proc)
-            yield proc
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, 15)
-            proc.wait(timeout=30)
-
-
-@pytest.mark.server
-@pytest.mark.skipif(
-    shutil.which("mlflow", path=str(BIN)) is None, reason="needs the mlflow server command"
-)
+@pytest.mark.server("mlflow")
 def test_run_logged_to_a_real_mlflow_server_without_credentials(tmp_path, capsys, monkeypatch):
-    port = _free_port()
+    port = free_port()
     cmd = mlflow_server_cmd(tmp_path, port)
-    with _server(cmd, f"http://127.0.0.1:{port}/health", tmp_path / "server.log"):
+    with running_server(cmd, f"http://127.0.0.1:{port}/health", tmp_path / "server.log"):
         secret = "s3cretPW"
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://alice:{secret}@127.0.0.1:{port}")
         code, out, err = run_train(
@@ -134,9 +78,9 @@ def test_run_logged_to_a_real_mlflow_server_without_credentials(tmp_path, capsys
         assert "alice" not in blob
 
 
-@pytest.mark.server
+@pytest.mark.server("mlflow")
 def test_cellsweep_ui_serves_the_store_on_loopback(tmp_path) -> None:
-    port = _free_port()
+    port = free_port()
     db = tmp_path / "mlruns" / "mlflow.db"
     cmd = [
         str(BIN / "cellsweep"),
@@ -149,7 +93,7 @@ def test_cellsweep_ui_serves_the_store_on_loopback(tmp_path) -> None:
         str(tmp_path / "art"),
     ]
     log = tmp_path / "ui.log"
-    with _server(cmd, f"http://127.0.0.1:{port}/", log) as proc:
+    with running_server(cmd, f"http://127.0.0.1:{port}/", log) as proc:
         listening = subprocess.run(["ss", "-ltnp"], capture_output=True, text=True).stdout
         lines = [ln for ln in listening.splitlines() if f":{port} " in ln]
         assert lines and all("127.0.0.1:" in ln for ln in lines), listening
@@ -160,15 +104,12 @@ def test_cellsweep_ui_serves_the_store_on_loopback(tmp_path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.server
-@pytest.mark.skipif(
-    shutil.which("mlflow", path=str(BIN)) is None, reason="needs the mlflow server command"
-)
+@pytest.mark.server("mlflow")
 def test_training_goes_on_through_an_mlflow_server_outage(tmp_path) -> None:
     """The server is stopped mid-training and started again: training never waits, one warning
     marks the outage and one line its end, and every epoch's metrics reach the run, the
     gap's included (their timestamps fall inside the outage)."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = mlflow_server_cmd(tmp_path, port)
     env = {
@@ -192,7 +133,7 @@ def test_training_goes_on_through_an_mlflow_server_outage(tmp_path) -> None:
     log = tmp_path / "server.log"
     with log.open("w") as fh:
         server = subprocess.Popen(cmd, stdout=fh, stderr=fh, start_new_session=True)
-    _wait_http(f"{url}/health", server)
+    wait_http(f"{url}/health", server)
     out: list[str] = []
     train = subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -216,7 +157,7 @@ def test_training_goes_on_through_an_mlflow_server_outage(tmp_path) -> None:
         time.sleep(4.0)
         with log.open("a") as fh:
             server = subprocess.Popen(cmd, stdout=fh, stderr=fh, start_new_session=True)
-        _wait_http(f"{url}/health", server)
+        wait_http(f"{url}/health", server)
         up = time.time() * 1000
         assert train.wait(timeout=400) == 0, "".join(out)[-3000:]
         reader.join(timeout=10)

@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from cellsweep.train import single_run_name
-from conftest import ROOT, TINY, run_train, store_overrides
+from helpers.run import ROOT, TINY, run_train, store_overrides
 
 
 def _client(tmp: Path) -> MlflowClient:
@@ -131,7 +131,8 @@ def test_same_seed_gives_same_metrics(tiny, capsys) -> None:
     assert _metrics(out3) != _metrics(out1)
 
 
-def test_simulation_cache_is_reused_across_estimator_settings(tiny, tmp_path, capsys) -> None:
+def test_simulation_cache_is_reused_across_estimator_settings(tmp_path, capsys) -> None:
+    tiny = [*TINY, *store_overrides(tmp_path, shared_cache=False)]  # a cache of its own
     run_train(
         ["experiment=chemotaxis/model1", *tiny, "tracking=none", "trainer.max_epochs=1"], capsys
     )
@@ -186,6 +187,8 @@ def test_csv_snapshots_give_the_same_fit_as_the_simulation(tiny, tmp_path, capsy
 @pytest.mark.slow
 def test_console_script_runs_and_reports(tmp_path) -> None:
     exe = Path(sys.executable).parent / "cellsweep-train"
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
     proc = subprocess.run(
         [
             str(exe),
@@ -196,11 +199,12 @@ def test_console_script_runs_and_reports(tmp_path) -> None:
         ],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
+        cwd=cwd,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "MLflow run" in proc.stdout and "cellsweep ui" in proc.stdout
-    assert not (tmp_path / "mlruns" / "mlflow.db").exists() or True
     assert (tmp_path / "mlruns" / "mlflow.db").exists()
+    # stores, logs and Hydra's output go where the config says, never into the working directory
+    assert list(cwd.iterdir()) == []
     assert not (ROOT / "tests" / "mlruns").exists()
