@@ -56,7 +56,9 @@ def build(
     """The Density-PINN TaskRun: simulated or CSV traces, fitted by the configured estimator."""
     cfg = parse(DensityPinnCfg, task, "task")
     mcfg = parse_model(model)
-    traces, truth = load(cfg, seed, Path(output_dir) if output_dir else None)
+    traces, truth = load(
+        cfg, seed, Path(output_dir) if output_dir else None, Path(cache_dir) if cache_dir else None
+    )
     fit_idx, val_idx = split_cells(traces.n_cells, cfg.data.val_fraction, seed)
     fit, held = traces.subset(fit_idx), traces.subset(val_idx)
     t_max = float(traces.times[-1])
