@@ -110,17 +110,20 @@ class LogisticFit(L.LightningModule):
         self.register_buffer("y_val", torch.tensor(y[held]))
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
+        """N(t) under the current r̂ and K̂."""
         return logistic(t, self.log_r.exp(), self.log_K.exp(), self.n0)
 
     def _mse(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return (((self(t) - y) / self.scale) ** 2).mean()
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """Scaled MSE on the fit points, logged as train/loss."""
         loss = self._mse(self.t_fit, self.y_fit)
         self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=1)
         return loss
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
+        """Held-out MSE (the objective) and the errors of r̂ and K̂ against the truth."""
         r, K = self.estimates()
         self.log("val/loss", self._mse(self.t_val, self.y_val), batch_size=1)
         self.log("val/r_rel_err", abs(r / self.truth[0] - 1), batch_size=1)
@@ -131,6 +134,7 @@ class LogisticFit(L.LightningModule):
         return float(self.log_r.detach().exp()), float(self.log_K.detach().exp())
 
     def configure_optimizers(self):
+        """Adam: two smooth parameters, and ``model.lr`` is what the sweep searches."""
         return torch.optim.Adam(self.parameters(), lr=self.lr)
 
 
@@ -142,9 +146,11 @@ class StepsData(L.LightningDataModule):
         self.steps = steps
 
     def train_dataloader(self) -> DataLoader:
+        """``steps`` dummy batches: the module holds its own data."""
         return DataLoader([torch.zeros(1)] * self.steps, batch_size=None)
 
     def val_dataloader(self) -> DataLoader:
+        """One dummy batch: one validation per epoch."""
         return DataLoader([torch.zeros(1)], batch_size=None)
 
 

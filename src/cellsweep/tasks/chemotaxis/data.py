@@ -76,6 +76,7 @@ class SnapshotSet:
     rho_prev: torch.Tensor | None
 
     def batch(self, idx: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """A training batch: every pair, or the pairs ``idx`` picks (minibatches)."""
         pick = (lambda t: t) if idx is None else (lambda t: t[idx])
         out = {"rho0": pick(self.rho0), "rho1": pick(self.rho1)}
         if self.rho_prev is not None:
@@ -154,9 +155,11 @@ class ChemotaxisData(L.LightningDataModule):
         return values
 
     def densities(self, replicate: int) -> torch.Tensor:
+        """A replicate on the estimator's bins, normalized: what the losses compare."""
         return to_density(rebin(self.raw(replicate), self.task.bins), self.task.sim.length)
 
     def setup(self, stage: str | None = None) -> None:
+        """Simulate (or read) once, however often Lightning calls it."""
         if self.train_pairs is not None:
             return
         train = self.densities(TRAIN)
@@ -166,11 +169,13 @@ class ChemotaxisData(L.LightningDataModule):
         self.val_windows = prediction_windows(val, self.task)
 
     def train_dataloader(self) -> DataLoader:
+        """``optim.steps_per_epoch`` batches: an epoch means the same whatever the pair count."""
         o = self.task.optim
         ds = _Steps(self.train_pairs, o.steps_per_epoch, o.batch_size, self.seed)
         return DataLoader(ds, batch_size=None, shuffle=False, num_workers=0)
 
     def val_dataloader(self) -> DataLoader:
+        """One full batch: the held-out pairs and prediction windows, scored once per epoch."""
         batch = self.val_pairs.batch()
         batch["win_a"], batch["win_b"] = self.val_windows
         return DataLoader([batch], batch_size=None, shuffle=False, num_workers=0)

@@ -117,6 +117,7 @@ class AuthorsModelCfg(FamilyCfg):
 
 
 def check_family(cfg: FamilyCfg, allow_auto: bool = False) -> None:
+    """The family checks both estimators share: a known family, kernels, width bounds."""
     allowed = ("auto", *FAMILIES) if allow_auto else FAMILIES
     if cfg.family not in allowed:
         raise ConfigError(f"model.family must be one of {', '.join(allowed)}, got {cfg.family!r}")

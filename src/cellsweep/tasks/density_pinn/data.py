@@ -33,6 +33,7 @@ class Truth:
 
     @classmethod
     def from_json(cls, d: dict) -> Truth:
+        """The truth as the simulator writes it beside the traces (JSON)."""
         return cls(
             lambda_b=float(d["lambda_b"]),
             lambda_d=float(d["lambda_d"]),
@@ -108,9 +109,11 @@ class TraceData(L.LightningDataModule):
         self.fit, self.held_out, self.steps = fit, held_out, steps_per_epoch
 
     def train_dataloader(self) -> DataLoader:
+        """Full batches of the fit cells, ``steps`` per epoch."""
         batch = torch.tensor(self.fit.values, dtype=torch.float64)
         return DataLoader([batch] * self.steps, batch_size=None, shuffle=False)
 
     def val_dataloader(self) -> DataLoader:
+        """One full batch of the held-out cells per epoch."""
         batch = torch.tensor(self.held_out.values, dtype=torch.float64)
         return DataLoader([batch], batch_size=None, shuffle=False)
