@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import inspect
+
+import numpy as np
 import pytest
 
 from cellsweep.errors import ConfigError
@@ -11,6 +14,7 @@ from cellsweep.tasks.base import TaskCfg, Workload, resolve_workload
 from cellsweep.tasks.chemotaxis import data as chemo_data
 from cellsweep.tasks.chemotaxis.config import ChemotaxisCfg
 from cellsweep.tasks.density_pinn.config import DensityPinnCfg
+from cellsweep.tasks.tables import columns_csv
 
 
 @pytest.mark.parametrize(
@@ -59,3 +63,20 @@ def test_check_refuses_bins_that_do_not_divide_record_bins_without_simulating(
     with pytest.raises(ConfigError, match=r"task\.bins"):
         chemotaxis.check(task={"bins": 1}, model={})
     chemotaxis.check(task={"bins": 60}, model={})  # 60 divides 600
+
+
+def test_density_estimators_share_one_base_and_one_estimates_signature() -> None:
+    from cellsweep.tasks.density_pinn.authors_module import AuthorsPINN
+    from cellsweep.tasks.density_pinn.auto_module import AutoFamilyPINN
+    from cellsweep.tasks.density_pinn.estimator import DensityEstimator
+    from cellsweep.tasks.density_pinn.likelihood_module import LikelihoodPINN
+
+    classes = (LikelihoodPINN, AutoFamilyPINN, AuthorsPINN)
+    assert all(issubclass(cls, DensityEstimator) for cls in classes)
+    signatures = {str(inspect.signature(cls.estimates)) for cls in classes}
+    assert signatures == {str(inspect.signature(DensityEstimator.estimates))}
+
+
+def test_report_csv_is_one_format_for_every_workload() -> None:
+    text = columns_csv({"t": np.array([0.0, 0.5]), "f": np.array([1.0, 1 / 3])})
+    assert text == "t,f\n0,1\n0.5,0.33333333\n"
