@@ -80,3 +80,10 @@ def test_density_estimators_share_one_base_and_one_estimates_signature() -> None
 def test_report_csv_is_one_format_for_every_workload() -> None:
     text = columns_csv({"t": np.array([0.0, 0.5]), "f": np.array([1.0, 1 / 3])})
     assert text == "t,f\n0,1\n0.5,0.33333333\n"
+
+
+def test_check_asks_for_D_with_csv_data_before_any_file_is_read() -> None:
+    csv = {"source": "csv", "train_csv": "/no/such/file.csv"}
+    with pytest.raises(ConfigError, match=r"task\.estimator\.D or learn_D"):
+        chemotaxis.check(task={"data": csv}, model={})
+    chemotaxis.check(task={"data": csv, "estimator": {"learn_D": True}}, model={})

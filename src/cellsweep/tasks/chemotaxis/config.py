@@ -97,6 +97,8 @@ class ChemotaxisCfg(TaskCfg):
             raise ConfigError(f"task.data.source must be simulate or csv, got {self.data.source!r}")
         if self.data.source == "csv" and not self.data.train_csv:
             raise ConfigError("task.data.source=csv needs task.data.train_csv=<path>")
+        if self.data.source == "csv" and self.estimator.D is None and not self.estimator.learn_D:
+            raise ConfigError("with task.data.source=csv set task.estimator.D or learn_D=true")
         v = self.val
         if v.horizon_steps <= 0 or not v.start_steps or v.horizon_steps % sim.record_every:
             raise ConfigError(

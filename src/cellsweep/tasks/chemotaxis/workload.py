@@ -59,13 +59,11 @@ def check(task: Mapping[str, Any], model: Mapping[str, Any]) -> None:
 
 
 def _check_inputs(cfg: ChemotaxisCfg) -> None:
-    """What needs the file system or a choice between keys: CSV files exist, D is known."""
+    """What needs the file system, so ``check`` leaves it to ``build``: the CSV files exist."""
     for key in ("train_csv", "val_csv"):
         path = getattr(cfg.data, key)
         if cfg.data.source == "csv" and path and not Path(path).is_file():
             raise ConfigError(f"task.data.{key}: file not found: {path}")
-    if cfg.data.source == "csv" and cfg.estimator.D is None and not cfg.estimator.learn_D:
-        raise ConfigError("with task.data.source=csv set task.estimator.D or learn_D=true")
 
 
 def _estimator(cfg: ChemotaxisCfg, net: MLP, grid: EvalGrid) -> ChemotaxisEstimator:
