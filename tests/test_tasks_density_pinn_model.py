@@ -113,7 +113,7 @@ def test_authors_model_constraints_and_short_fit_lowers_its_loss() -> None:
     with torch.no_grad():
         after = float(mod.total(mod.loss_terms(mod.fit, mod.beta_fit, sample=False)))
     assert after < 0.99 * before, (before, after)  # at the published lr 1e-4, 100 steps
-    est = mod.estimates(0)
+    est = mod.estimates(seed=0)
     assert est.lambda_d_ci[0] <= est.lambda_d <= est.lambda_d_ci[1]
 
 

@@ -34,7 +34,7 @@ from cellsweep.sweep import attrs
 from cellsweep.sweep.context import TrialContext, current_trial
 from cellsweep.sweep.pruning import OptunaPruning
 from cellsweep.sweep.record import outcome_of
-from cellsweep.tasks.base import TaskRun
+from cellsweep.tasks.base import TaskRun, Workload, resolve_workload
 from cellsweep.tracking import (
     TrackedRun,
     TrackingSettings,
@@ -59,31 +59,23 @@ def _container(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
-def _builder(cfg: DictConfig) -> Any:
-    target = cfg.task.get("_target_")
-    if not target:
-        raise ConfigError("task._target_ must name the workload's build function")
-    try:
-        return hydra.utils.get_method(target)
-    except Exception as exc:
-        raise ConfigError(f"task._target_={target} cannot be imported: {exc}") from None
+def _builder(cfg: DictConfig) -> Workload:
+    """The workload that ``task._target_`` names, seen only through the contract
+    (tasks/base.py): its own module, or the parent of its ``build``."""
+    return resolve_workload(cfg.task.get("_target_"))
 
 
 def check_config(cfg: DictConfig) -> None:
     """Check a composed config without building data: the workload's ``check(task, model)``
-    where it has one (the sweeper calls this before it writes anything)."""
-    builder = _builder(cfg)
-    module = sys.modules.get(builder.__module__)
-    check = getattr(module, "check", None)
-    if check is not None:
-        check(task=_container(cfg.task), model=_container(cfg.model))
+    (the sweeper calls this before it writes anything)."""
+    _builder(cfg).check(task=_container(cfg.task), model=_container(cfg.model))
 
 
 def build_task(cfg: DictConfig, output_dir: Path | None = None) -> TaskRun:
     """Instantiate the workload named by ``task._target_`` with its task and model sections."""
-    builder = _builder(cfg)
+    workload = _builder(cfg)
     cache = Path(cfg.paths.cache_dir) / str(cfg.task.get("name", "task"))
-    return builder(
+    return workload.build(
         task=_container(cfg.task),
         model=_container(cfg.model),
         seed=int(cfg.seed),

@@ -57,4 +57,5 @@ class MLP(nn.Sequential):
 
     @classmethod
     def from_config(cls, cfg: MLPConfig, in_dim: int = 1, out_dim: int = 1) -> MLP:
+        """The network of a ``model`` config section."""
         return cls(in_dim, out_dim, cfg.depth, cfg.width, cfg.activation)

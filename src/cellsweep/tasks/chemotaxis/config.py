@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from cellsweep.errors import ConfigError
+from cellsweep.tasks.base import TaskCfg
+from cellsweep.tasks.chemotaxis.density import check_bins
 from cellsweep.tasks.chemotaxis.losses import resolve_form
 from cellsweep.tasks.chemotaxis.simulate import SimConfig
 
@@ -62,9 +64,9 @@ class OptimCfg:
 
 
 @dataclass
-class ChemotaxisCfg:
-    name: str = "chemotaxis"
-    objective: str = "val/pred_err"
+class ChemotaxisCfg(TaskCfg):
+    """conf/task/chemotaxis.yaml; ``name`` and ``objective`` come from ``TaskCfg``."""
+
     window_steps: int = 100
     bins: int = 50
     sim: SimConfig = field(default_factory=SimConfig)
@@ -95,6 +97,8 @@ class ChemotaxisCfg:
             raise ConfigError(f"task.data.source must be simulate or csv, got {self.data.source!r}")
         if self.data.source == "csv" and not self.data.train_csv:
             raise ConfigError("task.data.source=csv needs task.data.train_csv=<path>")
+        if self.data.source == "csv" and self.estimator.D is None and not self.estimator.learn_D:
+            raise ConfigError("with task.data.source=csv set task.estimator.D or learn_D=true")
         v = self.val
         if v.horizon_steps <= 0 or not v.start_steps or v.horizon_steps % sim.record_every:
             raise ConfigError(
@@ -105,6 +109,7 @@ class ChemotaxisCfg:
             raise ConfigError("task.val.start_steps must be non-negative multiples of record_every")
         if self.data.source == "simulate":
             self.check_horizon(sim.n_steps, "task.sim.n_steps")
+            check_bins(self.bins, sim.record_bins)
         if self.optim.lr <= 0 or self.optim.steps_per_epoch <= 0 or self.optim.batch_size < 0:
             raise ConfigError(
                 "task.optim: lr and steps_per_epoch must be positive, batch_size >= 0"

@@ -1,18 +1,13 @@
-"""Simulated snapshot data: a disk cache of replicates, and the Lightning DataModule.
+"""Simulated snapshot data, cached per replicate, and the Lightning DataModule.
 
-A study that varies only the estimator (τ, loss, network, bins) reuses one simulation: the cache
-key is a hash of the simulation config, the seed and the replicate, and ``record_bins``/``n_steps``
-are fixed by the task rather than by τ. Writes go to a temporary file that is renamed into place,
-so concurrent workers never read half a file (the loser of a race simply recomputes).
+A study that varies only the estimator (τ, loss, network, bins) reuses one simulation: the key
+of the shared cache (tasks/cache.py) is the simulation config, the seed and the replicate, and
+``record_bins``/``n_steps`` are fixed by the task rather than by τ.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from cellsweep.tasks.cache import load_or_compute
 from cellsweep.tasks.chemotaxis.config import ChemotaxisCfg
 from cellsweep.tasks.chemotaxis.density import rebin, to_density
 from cellsweep.tasks.chemotaxis.simulate import SimConfig, SimResult, simulate
@@ -37,13 +33,9 @@ def replicate_seed(seed: int, replicate: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(replicate)]).generate_state(1)[0])
 
 
-def cache_key(cfg: SimConfig, seed: int, replicate: int) -> str:
-    blob = json.dumps(
-        {"v": SIM_VERSION, "sim": cfg.key_fields(), "seed": seed, "rep": replicate},
-        sort_keys=True,
-        default=str,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+def data_key(cfg: SimConfig, seed: int, replicate: int) -> dict:
+    """What determines a replicate's counts: the shared cache's key (tasks/cache.py)."""
+    return {"v": SIM_VERSION, "sim": cfg.key_fields(), "seed": seed, "rep": replicate}
 
 
 class _Progress:
@@ -63,31 +55,16 @@ class _Progress:
 def load_or_simulate(
     cfg: SimConfig, seed: int, replicate: int, cache_dir: Path | None
 ) -> SimResult:
-    """The replicate's counts from the cache, or simulated and stored there."""
-    path = None
-    if cache_dir is not None:
-        path = Path(cache_dir) / f"sim-{cache_key(cfg, seed, replicate)}.npz"
-        if path.exists():
-            try:
-                with np.load(path) as z:
-                    counts = z["counts"]
-                log.info("simulation cache hit: %s", path.name)
-                return SimResult(counts, cfg.dt, cfg.record_every, cfg.length, cfg.n_particles)
-            except (OSError, ValueError, KeyError):
-                log.warning("unreadable cache file %s: simulating again", path)
-    label = f"Model {cfg.model}, N={cfg.n_particles}, replicate {replicate}"
-    result = simulate(cfg, replicate_seed(seed, replicate), progress=_Progress(label))
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez_compressed(fh, counts=result.counts)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    return result
+    """The replicate's counts from the shared cache, or simulated and stored there."""
+
+    def run() -> dict[str, np.ndarray]:
+        label = f"Model {cfg.model}, N={cfg.n_particles}, replicate {replicate}"
+        result = simulate(cfg, replicate_seed(seed, replicate), progress=_Progress(label))
+        return {"counts": result.counts}
+
+    key = data_key(cfg, seed, replicate)
+    counts = load_or_compute(cache_dir, key, run, required=("counts",))["counts"]
+    return SimResult(counts, cfg.dt, cfg.record_every, cfg.length, cfg.n_particles)
 
 
 @dataclass
@@ -99,6 +76,7 @@ class SnapshotSet:
     rho_prev: torch.Tensor | None
 
     def batch(self, idx: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """A training batch: every pair, or the pairs ``idx`` picks (minibatches)."""
         pick = (lambda t: t) if idx is None else (lambda t: t[idx])
         out = {"rho0": pick(self.rho0), "rho1": pick(self.rho1)}
         if self.rho_prev is not None:
@@ -177,9 +155,11 @@ class ChemotaxisData(L.LightningDataModule):
         return values
 
     def densities(self, replicate: int) -> torch.Tensor:
+        """A replicate on the estimator's bins, normalized: what the losses compare."""
         return to_density(rebin(self.raw(replicate), self.task.bins), self.task.sim.length)
 
     def setup(self, stage: str | None = None) -> None:
+        """Simulate (or read) once, however often Lightning calls it."""
         if self.train_pairs is not None:
             return
         train = self.densities(TRAIN)
@@ -189,11 +169,13 @@ class ChemotaxisData(L.LightningDataModule):
         self.val_windows = prediction_windows(val, self.task)
 
     def train_dataloader(self) -> DataLoader:
+        """``optim.steps_per_epoch`` batches: an epoch means the same whatever the pair count."""
         o = self.task.optim
         ds = _Steps(self.train_pairs, o.steps_per_epoch, o.batch_size, self.seed)
         return DataLoader(ds, batch_size=None, shuffle=False, num_workers=0)
 
     def val_dataloader(self) -> DataLoader:
+        """One full batch: the held-out pairs and prediction windows, scored once per epoch."""
         batch = self.val_pairs.batch()
         batch["win_a"], batch["win_b"] = self.val_windows
         return DataLoader([batch], batch_size=None, shuffle=False, num_workers=0)

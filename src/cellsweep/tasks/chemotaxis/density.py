@@ -13,13 +13,19 @@ import torch
 from cellsweep.errors import ConfigError
 
 
-def rebin(counts: np.ndarray, bins: int) -> np.ndarray:
-    """Sum groups of fine bins: [T, R] -> [T, bins]; ``bins`` must divide R."""
-    fine = counts.shape[-1]
+def check_bins(bins: int, fine: int) -> None:
+    """The estimator's bins are sums of the recorded fine bins, so ``bins`` must divide them:
+    checked from the config for simulated data, and again on the columns a CSV has."""
     if bins <= 1 or fine % bins:
         raise ConfigError(
             f"task.bins ({bins}) must be > 1 and divide task.sim.record_bins ({fine})"
         )
+
+
+def rebin(counts: np.ndarray, bins: int) -> np.ndarray:
+    """Sum groups of fine bins: [T, R] -> [T, bins]; ``bins`` must divide R."""
+    fine = counts.shape[-1]
+    check_bins(bins, fine)
     return counts.reshape(*counts.shape[:-1], bins, fine // bins).sum(-1)
 
 

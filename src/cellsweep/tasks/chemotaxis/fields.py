@@ -23,12 +23,14 @@ class Signal:
     curvature: float = 0.0
 
     def c(self, x: torch.Tensor) -> torch.Tensor:
+        """c(x): the signal level the sensitivity S is a function of."""
         out = x * self.slope + self.offset
         if self.curvature:
             out = out + self.curvature * x * x
         return out
 
     def dc(self, x: torch.Tensor) -> torch.Tensor:
+        """c'(x): the drift is S(c)·c'(x), so the losses need it at the faces."""
         if self.curvature:
             return 2.0 * self.curvature * x + self.slope
         return torch.full_like(x, self.slope)
@@ -41,6 +43,7 @@ class Signal:
 
     @property
     def is_linear(self) -> bool:
+        """A linear signal makes c'(x) constant, which some checks and limits assume."""
         return self.curvature == 0.0
 
 

@@ -65,6 +65,7 @@ class ChemotaxisEstimator(L.LightningModule):
 
     @property
     def D(self) -> torch.Tensor:
+        """D, fitted on the log scale so that it stays positive."""
         return self.log_D.exp()
 
     def forward(self, c: torch.Tensor) -> torch.Tensor:
@@ -85,6 +86,7 @@ class ChemotaxisEstimator(L.LightningModule):
         return pair_loss(r, self.tau, self.h)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """The configured loss on a batch of snapshot pairs, logged as train/loss."""
         loss = self._loss(batch)
         self.log(
             "train/loss",
@@ -97,6 +99,7 @@ class ChemotaxisEstimator(L.LightningModule):
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        """Held-out loss and prediction error (no truth needed), and S's error where known."""
         n = batch["rho0"].shape[0]
         self.log("val/loss", self._loss(batch), prog_bar=True, batch_size=n)
         self.log(
@@ -136,6 +139,7 @@ class ChemotaxisEstimator(L.LightningModule):
         return (self(c) - s).norm() / s.norm().clamp_min(1e-300)
 
     def configure_optimizers(self):
+        """Adam, with a cosine decay over the run unless ``scheduler=none``."""
         opt = torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         if self.scheduler == "none":
             return opt

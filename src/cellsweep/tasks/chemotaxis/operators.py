@@ -17,6 +17,7 @@ def face_positions(length: float, bins: int, dtype=torch.float64) -> torch.Tenso
 
 
 def bin_centers(length: float, bins: int, dtype=torch.float64) -> torch.Tensor:
+    """Where the bins' densities live: the operators act on these points."""
     h = length / bins
     return (torch.arange(bins, dtype=dtype) + 0.5) * h
 

@@ -110,6 +110,7 @@ class SimResult:
 
     @property
     def times(self) -> np.ndarray:
+        """The time of each recorded histogram, for CSV export and plots."""
         return np.arange(self.counts.shape[0]) * self.record_every * self.dt
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from cellsweep.errors import ConfigError
@@ -20,14 +20,103 @@ from cellsweep.tasks.chemotaxis.limits import parabolic_diffusion, parabolic_sen
 from cellsweep.tasks.chemotaxis.module import ChemotaxisEstimator
 from cellsweep.tasks.chemotaxis.operators import face_positions
 from cellsweep.tasks.chemotaxis.plots import sensitivity_figure
+from cellsweep.tasks.tables import columns_csv
 
 EVAL_POINTS = 201
+
+
+@dataclass
+class EvalGrid:
+    """Where the learned S is compared and reported: ``EVAL_POINTS`` values of c over the range
+    of the signal, the part of it the losses see (the interior faces), and the analytic S if
+    the data are simulated."""
+
+    c: torch.Tensor
+    c_range: tuple[float, float]
+    seen: tuple[float, float]
+    S: Callable[[torch.Tensor], torch.Tensor] | None
+
+    @classmethod
+    def of(cls, cfg: ChemotaxisCfg) -> EvalGrid:
+        """The grid of a task config."""
+        sim = cfg.sim
+        c_lo, c_hi = sim.signal.c_range(sim.length)
+        faces_c = sim.signal.c(face_positions(sim.length, cfg.bins))
+        S = parabolic_sensitivity(sim) if cfg.data.source == "simulate" else None
+        c = torch.linspace(c_lo, c_hi, EVAL_POINTS, dtype=torch.float64)
+        return cls(c, (c_lo, c_hi), (float(faces_c.min()), float(faces_c.max())), S)
+
+    @property
+    def interior(self) -> torch.Tensor:
+        """The grid points inside the range the losses see."""
+        return (self.c >= self.seen[0] - 1e-12) & (self.c <= self.seen[1] + 1e-12)
 
 
 def check(task: Mapping[str, Any], model: Mapping[str, Any]) -> None:
     """The config checks of ``build`` without the data: types, ranges, unknown keys."""
     parse(ChemotaxisCfg, task, "task")
     parse(MLPConfig, dict(model), "model")
+
+
+def _check_inputs(cfg: ChemotaxisCfg) -> None:
+    """What needs the file system, so ``check`` leaves it to ``build``: the CSV files exist."""
+    for key in ("train_csv", "val_csv"):
+        path = getattr(cfg.data, key)
+        if cfg.data.source == "csv" and path and not Path(path).is_file():
+            raise ConfigError(f"task.data.{key}: file not found: {path}")
+
+
+def _estimator(cfg: ChemotaxisCfg, net: MLP, grid: EvalGrid) -> ChemotaxisEstimator:
+    """The LightningModule that learns S with ``net`` from snapshot pairs of the task."""
+    sim = cfg.sim
+    faces = face_positions(sim.length, cfg.bins)
+    return ChemotaxisEstimator(
+        net,
+        faces_c=sim.signal.c(faces),
+        faces_dc=sim.signal.dc(faces),
+        c_range=grid.c_range,
+        h=sim.length / cfg.bins,
+        tau=cfg.window_steps * sim.dt,
+        form=cfg.loss.form,
+        D=cfg.estimator.D if cfg.estimator.D is not None else parabolic_diffusion(sim),
+        learn_D=cfg.estimator.learn_D,
+        lr=cfg.optim.lr,
+        weight_decay=cfg.optim.weight_decay,
+        scheduler=cfg.optim.scheduler,
+        min_lr_ratio=cfg.optim.min_lr_ratio,
+        horizon=cfg.val.horizon_steps * sim.dt,
+        eval_c=grid.c,
+        S_true=None if grid.S is None else grid.S(grid.c),
+        eval_interior=grid.interior,
+    )
+
+
+def _report(cfg: ChemotaxisCfg, module: ChemotaxisEstimator, grid: EvalGrid) -> Report:
+    """The learned S against c (figure and CSV), its error where S is known, and the final D."""
+    sim, (c_lo, c_hi), seen = cfg.sim, grid.c_range, grid.seen
+    with torch.no_grad():
+        s_hat = module(grid.c.to(module.device)).cpu().numpy()
+    s_true = None if grid.S is None else grid.S(grid.c).numpy()
+    c = grid.c.numpy()
+    title = (
+        f"Model {sim.model}: τ = {cfg.window_steps}·Δt, loss {cfg.loss.form} "
+        f"(L{cfg.loss.order}), N = {sim.n_particles}"
+    )
+    cols = {"c": c, "S_learned": s_hat} | ({} if s_true is None else {"S_true": s_true})
+    err, inner = module.sensitivity_error(), module.sensitivity_error(interior=True)
+    line = f"learned S over c in [{c_lo:.3g}, {c_hi:.3g}]"
+    if err is not None and inner is not None:
+        line += (
+            f": relative L2 error {float(err):.2%} against the analytic S "
+            f"({float(inner):.2%} over [{seen[0]:.3g}, {seen[1]:.3g}], the interior "
+            "faces the loss sees)"
+        )
+    return Report(
+        figures={"sensitivity.png": sensitivity_figure(c, s_hat, s_true, title, seen)},
+        files={"sensitivity.csv": columns_csv(cols)},
+        metrics={"final/D": float(module.D)},
+        lines=[line],
+    )
 
 
 def build(
@@ -39,89 +128,17 @@ def build(
 ) -> TaskRun:
     """The chemotaxis TaskRun for a task config and an MLP config (depth, width, activation)."""
     cfg = parse(ChemotaxisCfg, task, "task")
-    sim = cfg.sim
-    for key in ("train_csv", "val_csv"):
-        path = getattr(cfg.data, key)
-        if cfg.data.source == "csv" and path and not Path(path).is_file():
-            raise ConfigError(f"task.data.{key}: file not found: {path}")
+    _check_inputs(cfg)
     net = MLP.from_config(parse(MLPConfig, dict(model), "model"))
-    faces = face_positions(sim.length, cfg.bins)
-    c_lo, c_hi = sim.signal.c_range(sim.length)
-    eval_c = torch.linspace(c_lo, c_hi, EVAL_POINTS, dtype=torch.float64)
-    faces_c = sim.signal.c(faces)
-    seen = (float(faces_c.min()), float(faces_c.max()))  # the c the losses see S at
-    eval_interior = (eval_c >= seen[0] - 1e-12) & (eval_c <= seen[1] + 1e-12)
-    S = parabolic_sensitivity(sim) if cfg.data.source == "simulate" else None
-    D_true = parabolic_diffusion(sim)
-    D = cfg.estimator.D if cfg.estimator.D is not None else D_true
-    if cfg.data.source == "csv" and cfg.estimator.D is None and not cfg.estimator.learn_D:
-        raise ConfigError("with task.data.source=csv set task.estimator.D or learn_D=true")
-    module = ChemotaxisEstimator(
-        net,
-        faces_c=faces_c,
-        faces_dc=sim.signal.dc(faces),
-        c_range=(c_lo, c_hi),
-        h=sim.length / cfg.bins,
-        tau=cfg.window_steps * sim.dt,
-        form=cfg.loss.form,
-        D=D,
-        learn_D=cfg.estimator.learn_D,
-        lr=cfg.optim.lr,
-        weight_decay=cfg.optim.weight_decay,
-        scheduler=cfg.optim.scheduler,
-        min_lr_ratio=cfg.optim.min_lr_ratio,
-        horizon=cfg.val.horizon_steps * sim.dt,
-        eval_c=eval_c,
-        S_true=None if S is None else S(eval_c),
-        eval_interior=eval_interior,
-    )
+    grid = EvalGrid.of(cfg)
+    module = _estimator(cfg, net, grid)
     data = ChemotaxisData(
         cfg, seed, Path(cache_dir) if cache_dir else None, Path(output_dir) if output_dir else None
     )
-
-    def report() -> Report:
-        with torch.no_grad():
-            s_hat = module(eval_c.to(module.device)).cpu().numpy()
-        s_true = None if S is None else S(eval_c).numpy()
-        c = eval_c.numpy()
-        title = (
-            f"Model {sim.model}: τ = {cfg.window_steps}·Δt, loss {cfg.loss.form} "
-            f"(L{cfg.loss.order}), N = {sim.n_particles}"
-        )
-        buf = io.StringIO()
-        cols, names = [c, s_hat], ["c", "S_learned"]
-        if s_true is not None:
-            cols.append(s_true)
-            names.append("S_true")
-        np.savetxt(
-            buf,
-            np.column_stack(cols),
-            delimiter=",",
-            header=",".join(names),
-            comments="",
-            fmt="%.8g",
-        )
-        err, inner = module.sensitivity_error(), module.sensitivity_error(interior=True)
-        lines = [
-            f"learned S over c in [{c_lo:.3g}, {c_hi:.3g}]"
-            + (
-                f": relative L2 error {float(err):.2%} against the analytic S "
-                f"({float(inner):.2%} over [{seen[0]:.3g}, {seen[1]:.3g}], the interior "
-                "faces the loss sees)"
-                if err is not None and inner is not None
-                else ""
-            )
-        ]
-        return Report(
-            figures={"sensitivity.png": sensitivity_figure(c, s_hat, s_true, title, seen)},
-            files={"sensitivity.csv": buf.getvalue()},
-            metrics={"final/D": float(module.D)},
-            lines=lines,
-        )
-
     info = {
-        "derived.tau": cfg.window_steps * sim.dt,
-        "derived.D_true": D_true,
+        "derived.tau": cfg.window_steps * cfg.sim.dt,
+        "derived.D_true": parabolic_diffusion(cfg.sim),
         "derived.loss_form": cfg.loss.form,
     }
+    report = partial(_report, cfg, module, grid)
     return TaskRun(module=module, datamodule=data, report=report, info=info)

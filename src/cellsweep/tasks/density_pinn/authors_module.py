@@ -16,30 +16,23 @@ kernel weights; ỹ then keeps its own kernel weights decoded from z.
 
 from __future__ import annotations
 
+import logging
 import math
 
-import lightning as L
 import numpy as np
 import torch
-from torch import nn
 from torch.nn import functional as Fn
 
+from cellsweep.nn import MLP
 from cellsweep.tasks.density_pinn.config import AuthorsModelCfg
 from cellsweep.tasks.density_pinn.data import Truth
 from cellsweep.tasks.density_pinn.estimates import Estimates, wasserstein1
+from cellsweep.tasks.density_pinn.estimator import DensityEstimator, Notes, TransitionNLL
 from cellsweep.tasks.density_pinn.families import gamma_pdf
 from cellsweep.tasks.density_pinn.likelihood import MeanCurve, gaussian_transition_nll
-from cellsweep.tasks.density_pinn.likelihood_module import TransitionNLL
 
 N_FAMILY_PARAMS = {"gamma": 2, "mixture2": 5}
-
-
-def _mlp(n_in: int, width: int, depth: int, n_out: int) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i in range(depth):
-        layers += [nn.Linear(n_in if i == 0 else width, width), nn.ELU()]
-    layers.append(nn.Linear(width if depth else n_in, n_out))
-    return nn.Sequential(*layers)
+log = logging.getLogger(__name__)
 
 
 def width_targets(values: torch.Tensor, m: int) -> torch.Tensor:
@@ -61,7 +54,9 @@ def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor
     return fp[..., i - 1] * (1 - w) + fp[..., i] * w
 
 
-class AuthorsPINN(L.LightningModule):
+class AuthorsPINN(DensityEstimator):
+    """The authors' VAE + kernel-mixture PINN, as published (see the module's docstring)."""
+
     def __init__(
         self,
         cfg: AuthorsModelCfg,
@@ -74,16 +69,18 @@ class AuthorsPINN(L.LightningModule):
         super().__init__()
         self.cfg = cfg
         T, M, h, k, d = times.size, cfg.n_kernels, cfg.width, cfg.latent, cfg.depth
-        self.encoder = _mlp(T, h, d, 2 * k)
-        self.dec_lambda_b = _mlp(k, h, 1, 1)
-        self.dec_lambda_d = _mlp(k, h, 1, 1)
-        self.dec_s = _mlp(k, h, d, M)
+        self.encoder = MLP(T, 2 * k, depth=d, width=h, activation="elu")
+        self.dec_lambda_b = MLP(k, 1, depth=1, width=h, activation="elu")
+        self.dec_lambda_d = MLP(k, 1, depth=1, width=h, activation="elu")
+        self.dec_s = MLP(k, M, depth=d, width=h, activation="elu")
         if cfg.family == "free":
-            self.dec_w = _mlp(k, h, d, M)
-            self.w_to_y = _mlp(M, M, 1, M)
+            self.dec_w = MLP(k, M, depth=d, width=h, activation="elu")
+            self.w_to_y = MLP(M, M, depth=1, width=M, activation="elu")
         else:
-            self.dec_family = _mlp(k, h, d, N_FAMILY_PARAMS[cfg.family])
-            self.dec_wy = _mlp(k, h, d, M)
+            self.dec_family = MLP(
+                k, N_FAMILY_PARAMS[cfg.family], depth=d, width=h, activation="elu"
+            )
+            self.dec_wy = MLP(k, M, depth=d, width=h, activation="elu")
         fit = torch.tensor(fit_values, dtype=torch.float32)
         mean, std = fit.mean(0), fit.std(0, unbiased=False)
         std = torch.where(std > 0, std, torch.ones_like(std))  # as sklearn's StandardScaler
@@ -115,10 +112,12 @@ class AuthorsPINN(L.LightningModule):
 
     # -- the network ---------------------------------------------------------------------------
     def encode(self, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(μ, log σ²) of the latent z of z-scored traces: the VAE's encoder."""
         out = self.encoder((values - self.x_mean) / self.x_std)
         return out.chunk(2, dim=-1)
 
     def decode(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Rates, kernel widths and weights (or family parameters) from z."""
         dec = {
             "lambda_b": Fn.elu(self.dec_lambda_b(z)).squeeze(-1) + 1,
             "lambda_d": Fn.elu(self.dec_lambda_d(z)).squeeze(-1) + 1,
@@ -152,6 +151,7 @@ class AuthorsPINN(L.LightningModule):
         return w * gamma_pdf(tt, m1, k1) + (1 - w) * gamma_pdf(tt, m2, k2)
 
     def cdf(self, t: torch.Tensor, dec: dict[str, torch.Tensor]) -> torch.Tensor:
+        """F_τ [cells, len(t)]: the physics residual's input."""
         if self.cfg.family == "free":
             return (self._kernels(t, dec["s"]) * dec["w"][:, None, :]).sum(-1)
         f = self.family_pdf(self.t_dense, dec)
@@ -162,6 +162,7 @@ class AuthorsPINN(L.LightningModule):
         return _interp(t, self.t_dense, F)
 
     def pdf(self, t: torch.Tensor, dec: dict[str, torch.Tensor]) -> torch.Tensor:
+        """f_τ = dF_τ/dt [cells, len(t)]: what is reported and compared with the truth."""
         if self.cfg.family == "free":
             x = (t[..., None] - self.onsets).clamp_min(0)
             s = dec["s"][:, None, :]
@@ -176,6 +177,7 @@ class AuthorsPINN(L.LightningModule):
     def loss_terms(
         self, values: torch.Tensor, beta: torch.Tensor, sample: bool
     ) -> dict[str, torch.Tensor]:
+        """The four published loss terms, separately, so each can be logged and weighted."""
         mu, logvar = self.encode(values)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if sample else mu
         dec = self.decode(z)
@@ -207,6 +209,7 @@ class AuthorsPINN(L.LightningModule):
         )
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        """The weighted loss on the fit cells (z sampled), each term logged."""
         terms = self.loss_terms(self.fit, self.beta_fit, sample=True)
         loss = self.total(terms)
         self._step_losses.append(float(loss.detach()))
@@ -216,6 +219,7 @@ class AuthorsPINN(L.LightningModule):
         return loss
 
     def on_train_epoch_end(self) -> None:
+        """Keep the epoch's mean loss: ``convergence`` reads the trend."""
         if self._step_losses:
             self.epoch_losses.append(float(np.mean(self._step_losses)))
             self._step_losses = []
@@ -255,6 +259,7 @@ class AuthorsPINN(L.LightningModule):
         return reasons
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        """Held-out loss, and the population fit's transition NLL: comparable across estimators."""
         terms = self.loss_terms(self.held, self.beta_held, sample=False)
         self.log("val/loss", self.total(terms), batch_size=1)
         with torch.no_grad():
@@ -292,11 +297,31 @@ class AuthorsPINN(L.LightningModule):
         return float(dec["lambda_b"][0]), float(dec["lambda_d"][0]), dec
 
     def configure_optimizers(self):
+        """Adam with AMSGrad, as published."""
         return torch.optim.Adam(self.parameters(), lr=self.cfg.lr, amsgrad=True)
 
     # -- reporting -----------------------------------------------------------------------------
+    def notes(self, family: str) -> Notes:
+        """Whether the fit converged (``convergence``): tags, and a warning line where not."""
+        not_converged = self.convergence()
+        notes = Notes(family, tags={"cellsweep.converged": "false" if not_converged else "true"})
+        if not_converged:
+            why = "; ".join(not_converged)
+            notes.tags["cellsweep.convergence_warning"] = why[:500]
+            notes.info = {"converged": False, "convergence_warning": not_converged}
+            msg = f"the authors' model has not converged: {why}"
+            log.warning(msg)
+            notes.lines.append(
+                f"WARNING: {msg}. Raise trainer.max_epochs or model.steps_per_epoch."
+            )
+        return notes
+
     @torch.no_grad()
-    def estimates(self, seed: int = 0) -> Estimates:
+    def estimates(self, method: str | None = None, seed: int = 0) -> Estimates:
+        """The authors' estimates: ``cfg.samples`` latent draws of the mean trace (the only
+        ``method``, "samples"): rate means with 2.5–97.5 % ranges, f_τ mean ± 1.96 sd."""
+        if method not in (None, "samples"):
+            raise ValueError(f"the authors' model has intervals by samples only, not {method!r}")
         gen = torch.Generator(device=self.fit.device).manual_seed(seed)
         n = self.cfg.samples
         mu, logvar = self.encode(self.fit.mean(0, keepdim=True).expand(n, -1))

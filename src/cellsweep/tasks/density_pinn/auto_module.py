@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import lightning as L
 import numpy as np
 import torch
 from torch import nn
 
 from cellsweep.tasks.density_pinn.estimates import Estimates
+from cellsweep.tasks.density_pinn.estimator import FAMILY_TAG, DensityEstimator, Notes
 from cellsweep.tasks.density_pinn.likelihood_module import LikelihoodPINN
 from cellsweep.tasks.density_pinn.selection import (
     ComponentEvidence,
@@ -31,7 +31,9 @@ from cellsweep.tasks.density_pinn.selection import (
 CONVERGED = 1e-9  # an L-BFGS step that lowers the mean NLL per transition by less has converged
 
 
-class AutoFamilyPINN(L.LightningModule):
+class AutoFamilyPINN(DensityEstimator):
+    """Every family fitted per fold and on all cells; reports the family CV selects."""
+
     def __init__(
         self,
         make: Callable[[str, np.ndarray, np.ndarray], LikelihoodPINN],
@@ -68,6 +70,7 @@ class AutoFamilyPINN(L.LightningModule):
 
     @property
     def chosen(self) -> LikelihoodPINN:
+        """The selected family's fit on all cells: the one the estimates are of."""
         fam = self.selection.family if self.selection else self.families[0]
         return self.full[fam]
 
@@ -75,7 +78,7 @@ class AutoFamilyPINN(L.LightningModule):
         """mixture2 against gamma on the held-out cells."""
         return component_evidence(self.heldout_per_cell())
 
-    def estimates(self, method: str = "laplace", seed: int = 0) -> Estimates:
+    def estimates(self, method: str | None = None, seed: int = 0) -> Estimates:
         """The chosen family's estimates; when that is the mixture and two components beat one
         on held-out cells, every local maximum of its estimate is a supported mode (modes.py)."""
         est = self.chosen.estimates(method, seed)
@@ -93,11 +96,32 @@ class AutoFamilyPINN(L.LightningModule):
             est.extra["mode_support_reason"] = evidence.reason
         return est
 
+    def notes(self, family: str) -> Notes:
+        """The selected family, and why: the rule, the folds, each family's held-out NLL."""
+        sel = self.selection
+        info = {
+            "family_requested": family,
+            "selection": {
+                "rule": sel.rule,
+                "folds": len(self.folds),
+                "best": sel.best,
+                "nll_heldout": sel.nll,
+                "nll_heldout_se": sel.se,
+                "excess_nats": sel.excess,
+                "excess_se_nats": sel.excess_se,
+                "reason": sel.reason,
+            },
+        }
+        line = f"family (auto, {len(self.folds)}-fold CV over cells, rule {sel.rule}): "
+        return Notes(sel.family, info, {FAMILY_TAG: sel.family}, [line + sel.reason])
+
     # -- Lightning -----------------------------------------------------------------------------
     def configure_optimizers(self):
+        """One optimizer per fit, since each fit steps on its own."""
         return [fit.configure_optimizers() for fit in self._fits()]
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        """One L-BFGS step of every fit that has not converged."""
         opts = self.optimizers(use_pl_optimizer=False)
         opts = opts if isinstance(opts, list) else [opts]
         for i, (fit, opt) in enumerate(zip(self._fits(), opts, strict=True)):
@@ -134,6 +158,7 @@ class AutoFamilyPINN(L.LightningModule):
         return out
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        """Select the family by held-out NLL and log every family's score."""
         sel = select_family(self.heldout_per_cell(), self.transitions_per_cell, self.rule)
         self.selection = sel
         for fam in self.families:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from cellsweep.errors import ConfigError
+from cellsweep.tasks.base import TaskCfg
 from cellsweep.tasks.density_pinn.families import FAMILIES
 from cellsweep.tasks.density_pinn.selection import RULES
 from cellsweep.tasks.density_pinn.simulate import SimCfg
@@ -29,9 +30,9 @@ class DataCfg:
 
 
 @dataclass
-class DensityPinnCfg:
-    name: str = "density_pinn"
-    objective: str = "val/nll_heldout"
+class DensityPinnCfg(TaskCfg):
+    """conf/task/density_pinn.yaml; ``name`` and ``objective`` come from ``TaskCfg``."""
+
     sim: SimCfg = field(default_factory=SimCfg)
     data: DataCfg = field(default_factory=DataCfg)
     grid_points: int = 201  # grid of f_τ for plots, CSV and val/density_w1
@@ -116,6 +117,7 @@ class AuthorsModelCfg(FamilyCfg):
 
 
 def check_family(cfg: FamilyCfg, allow_auto: bool = False) -> None:
+    """The family checks both estimators share: a known family, kernels, width bounds."""
     allowed = ("auto", *FAMILIES) if allow_auto else FAMILIES
     if cfg.family not in allowed:
         raise ConfigError(f"model.family must be one of {', '.join(allowed)}, got {cfg.family!r}")

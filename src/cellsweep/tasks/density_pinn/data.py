@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import lightning as L
@@ -13,8 +13,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from cellsweep.errors import DataError
+from cellsweep.tasks.cache import load_or_compute
 from cellsweep.tasks.density_pinn.config import DensityPinnCfg
-from cellsweep.tasks.density_pinn.simulate import simulate, write
+from cellsweep.tasks.density_pinn.simulate import SimCfg, simulate, write
 from cellsweep.tasks.density_pinn.traces import Traces, read_traces
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class Truth:
 
     @classmethod
     def from_json(cls, d: dict) -> Truth:
+        """The truth as the simulator writes it beside the traces (JSON)."""
         return cls(
             lambda_b=float(d["lambda_b"]),
             lambda_d=float(d["lambda_d"]),
@@ -43,13 +45,41 @@ class Truth:
         )
 
 
+SIM_VERSION = 1  # bump when the simulator changes, to invalidate cached traces
+
+
+def simulate_cached(cfg: SimCfg, seed: int, cache_dir: Path | None) -> tuple[Traces, dict]:
+    """``simulate`` through the shared cache (tasks/cache.py), keyed by the sim config and seed,
+    so the trials of a study that vary only the estimator share one simulation."""
+
+    def run() -> dict[str, np.ndarray]:
+        traces, truth = simulate(cfg, seed)
+        return {
+            "times": traces.times,
+            "values": traces.values,
+            "names": np.array(traces.names),
+            "counts": np.array(traces.counts),
+            "truth": np.array(json.dumps(truth)),
+        }
+
+    key = {"v": SIM_VERSION, "sim": asdict(cfg), "seed": seed}
+    z = load_or_compute(cache_dir, key, run, required=("times", "values", "names", "truth"))
+    traces = Traces(
+        times=z["times"],
+        values=z["values"],
+        names=[str(n) for n in z["names"]],
+        counts=bool(z["counts"]),
+    )
+    return traces, json.loads(str(z["truth"][()]))
+
+
 def load(
-    cfg: DensityPinnCfg, seed: int, export_dir: Path | None = None
+    cfg: DensityPinnCfg, seed: int, export_dir: Path | None = None, cache_dir: Path | None = None
 ) -> tuple[Traces, Truth | None]:
     """The traces of the task and, where known, the truth (simulation, or a truth JSON beside
     the CSV)."""
     if cfg.data.source == "simulate":
-        traces, truth = simulate(cfg.sim, seed)
+        traces, truth = simulate_cached(cfg.sim, seed, cache_dir)
         if cfg.data.export_csv and export_dir is not None:
             write(traces, truth, Path(export_dir) / "traces.csv")
         return traces, Truth.from_json(truth)
@@ -79,9 +109,11 @@ class TraceData(L.LightningDataModule):
         self.fit, self.held_out, self.steps = fit, held_out, steps_per_epoch
 
     def train_dataloader(self) -> DataLoader:
+        """Full batches of the fit cells, ``steps`` per epoch."""
         batch = torch.tensor(self.fit.values, dtype=torch.float64)
         return DataLoader([batch] * self.steps, batch_size=None, shuffle=False)
 
     def val_dataloader(self) -> DataLoader:
+        """One full batch of the held-out cells per epoch."""
         batch = torch.tensor(self.held_out.values, dtype=torch.float64)
         return DataLoader([batch], batch_size=None, shuffle=False)

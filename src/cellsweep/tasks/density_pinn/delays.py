@@ -34,6 +34,7 @@ class DelayComponent:
             raise ConfigError("delay components need mean, shape and weight > 0")
 
     def law(self) -> stats.rv_continuous:
+        """The component as a scipy distribution, parametrized by mean and shape."""
         if self.family == "gamma":
             return stats.gamma(a=self.shape, scale=self.mean / self.shape)
         s2 = math.log1p(1.0 / self.shape)
@@ -52,12 +53,15 @@ class DelayLaw:
         self.laws = [c.law() for c in components]
 
     def pdf(self, t: np.ndarray) -> np.ndarray:
+        """The true f_τ, for the truth file and the error metrics."""
         return sum(w * law.pdf(t) for w, law in zip(self.weights, self.laws, strict=True))
 
     def cdf(self, t: np.ndarray) -> np.ndarray:
+        """The true F_τ, for the truth file and the mean curve."""
         return sum(w * law.cdf(t) for w, law in zip(self.weights, self.laws, strict=True))
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Delays of ``n`` molecules: the simulator's draws."""
         which = rng.choice(len(self.laws), size=n, p=self.weights)
         out = np.empty(n)
         for i, law in enumerate(self.laws):

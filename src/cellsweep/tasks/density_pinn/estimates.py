@@ -38,6 +38,7 @@ class Estimates:
 
     @property
     def mode_intervals(self) -> list[tuple[float, float]]:
+        """The 95 % interval of each supported mode, in the order of ``modes``."""
         return [(m.lo, m.hi) for m in self.supported]
 
     @property

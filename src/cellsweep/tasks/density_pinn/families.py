@@ -20,6 +20,7 @@ FAMILIES = ("free", "gamma", "mixture2")
 
 
 def gamma_pdf(t: torch.Tensor, mean: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+    """Gamma density by mean and shape, zero at t <= 0 with finite gradients."""
     rate = shape / mean
     tt = t.clamp_min(torch.finfo(t.dtype).tiny)  # finite logs at t = 0 keep gradients finite
     logp = shape * rate.log() + (shape - 1) * tt.log() - rate * tt - torch.lgamma(shape)
@@ -33,6 +34,7 @@ class GammaFamily(nn.Module):
         self.raw_shape = nn.Parameter(torch.tensor(math.log(shape - 1.0), dtype=torch.float64))
 
     def pdf(self, t: torch.Tensor) -> torch.Tensor:
+        """f_τ of one gamma: a single serial pathway."""
         return gamma_pdf(t, self.log_mean.exp(), 1.0 + self.raw_shape.exp())
 
     forward = pdf
@@ -50,6 +52,7 @@ class Mixture2Family(nn.Module):
         self.logit_w = nn.Parameter(torch.tensor(0.0, dtype=f64))
 
     def pdf(self, t: torch.Tensor) -> torch.Tensor:
+        """f_τ of two ordered gammas: two pathways of different speeds."""
         m1 = self.log_m1.exp()
         means = (m1, m1 + self.log_gap.exp())
         shapes = 1.0 + self.raw_k.exp()
@@ -94,9 +97,11 @@ class KernelMixture(nn.Module):
         self.raw_width = nn.Parameter(torch.zeros((), dtype=f64))
 
     def widths(self) -> torch.Tensor:
+        """Kernel widths, kept inside [width_min, width_max] by a sigmoid."""
         return self.width_min + (self.width_max - self.width_min) * torch.sigmoid(self.raw_width)
 
     def pdf(self, t: torch.Tensor) -> torch.Tensor:
+        """f_τ as a mixture of shifted Rayleigh kernels: the free family."""
         w = torch.softmax(self.logits, 0)
         sig = self.widths()
         x = (t.unsqueeze(-1) - self.onsets).clamp_min(0.0)

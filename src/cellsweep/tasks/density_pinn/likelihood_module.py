@@ -10,41 +10,18 @@ from __future__ import annotations
 
 import math
 
-import lightning as L
 import numpy as np
 import torch
 from torch import nn
 
 from cellsweep.tasks.density_pinn.data import Truth
 from cellsweep.tasks.density_pinn.estimates import Estimates, wasserstein1
-from cellsweep.tasks.density_pinn.likelihood import (
-    MeanCurve,
-    PoissonTransitions,
-    gaussian_transition_nll,
-)
+from cellsweep.tasks.density_pinn.estimator import DensityEstimator, TransitionNLL
+from cellsweep.tasks.density_pinn.likelihood import MeanCurve
 from cellsweep.tasks.density_pinn.modes import delta_modes
 
 Z95 = 1.959963984540054
 CHI2_95 = 3.841458820694124
-
-
-class TransitionNLL(nn.Module):
-    """Per-transition NLL of one set of traces under (p, μ): exact Poisson or Gaussian form."""
-
-    def __init__(self, values: torch.Tensor, kind: str) -> None:
-        super().__init__()
-        self.kind = kind
-        self.poisson = PoissonTransitions(values) if kind == "poisson" else None
-        self.register_buffer("values", values.double())
-
-    @property
-    def count(self) -> int:
-        return int(self.values[:, 1:].numel())
-
-    def forward(self, p: torch.Tensor, mu: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
-        if self.poisson is not None:
-            return self.poisson(p, mu)
-        return gaussian_transition_nll(self.values, p, mu, log_scale)
 
 
 def moment_start(times: np.ndarray, values: np.ndarray) -> tuple[float, float, float]:
@@ -66,7 +43,10 @@ def moment_start(times: np.ndarray, values: np.ndarray) -> tuple[float, float, f
     return lam_b, lam_d, delay
 
 
-class LikelihoodPINN(L.LightningModule):
+class LikelihoodPINN(DensityEstimator):
+    """cellsweep's estimator: a density family and two log-rates, fitted by the exact
+    transition likelihood; intervals by Laplace, or the profile likelihood (``interval``)."""
+
     def __init__(
         self,
         family: nn.Module,
@@ -81,9 +61,10 @@ class LikelihoodPINN(L.LightningModule):
         iters_per_epoch: int = 20,
         grid: np.ndarray | None = None,
         truth: Truth | None = None,
+        interval: str = "laplace",
     ) -> None:
         super().__init__()
-        self.family = family
+        self.family, self.interval = family, interval
         self.kind, self.optimizer_name, self.lr, self.iters = kind, optimizer, lr, iters_per_epoch
         t = torch.tensor(times, dtype=torch.float64)
         self.curve = MeanCurve(t, collocation)
@@ -102,10 +83,12 @@ class LikelihoodPINN(L.LightningModule):
 
     # -- the model -----------------------------------------------------------------------------
     def transitions(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(p, μ, y): the transition law's parameters and the mean curve."""
         pdf = self.family(self.curve.grid)
         return self.curve.transitions(pdf, self.log_lambda_b.exp(), self.log_lambda_d.exp())
 
     def nll(self, which: TransitionNLL) -> torch.Tensor:
+        """Per-transition NLL of one set of traces (fit or held out) under the fit."""
         p, mu, _ = self.transitions()
         return which(p, mu, self.log_scale)
 
@@ -125,11 +108,13 @@ class LikelihoodPINN(L.LightningModule):
 
     # -- Lightning -----------------------------------------------------------------------------
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        """The NLL per fit transition, logged as train/loss."""
         loss = self.objective()
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=1)
         return loss
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        """Held-out NLL per transition (no truth needed), and the truth metrics where known."""
         with torch.no_grad():
             held = self.nll(self.val_nll).mean()
         self.log("val/loss", held, batch_size=1)
@@ -138,6 +123,7 @@ class LikelihoodPINN(L.LightningModule):
             self.log(key, value, batch_size=1)
 
     def configure_optimizers(self):
+        """L-BFGS with a line search (few, smooth parameters), or Adam."""
         if self.optimizer_name == "adam":
             return torch.optim.Adam(self.parameters(), lr=self.lr)
         return torch.optim.LBFGS(
@@ -157,10 +143,12 @@ class LikelihoodPINN(L.LightningModule):
 
     @torch.no_grad()
     def pdf_on_grid(self) -> np.ndarray:
+        """f̂_τ on the report grid."""
         return self.family(self._tensor(self.grid)).cpu().numpy()
 
     @torch.no_grad()
     def truth_metrics(self) -> dict[str, float]:
+        """Errors against the truth of simulated data: W1 of f_τ, relative rate errors."""
         if self.truth is None:
             return {}
         tr = self.truth
@@ -313,15 +301,17 @@ class LikelihoodPINN(L.LightningModule):
         J = torch.autograd.functional.jacobian(f_of, flat0, vectorize=True)
         return f_hat.cpu().numpy(), (J @ root).cpu().numpy()
 
-    def estimates(self, method: str = "laplace", seed: int = 0) -> Estimates:
+    def estimates(self, method: str | None = None, seed: int = 0) -> Estimates:
         """Rates with 95 % intervals (Laplace, or the profile likelihood where Laplace fails its
-        check or ``method="profile"``), f_τ with a pointwise 95 % band, the supported modes.
+        check or ``method="profile"``; None: ``self.interval``), f_τ with a pointwise 95 % band,
+        the supported modes.
 
         The band is the delta method under the Laplace covariance: f̂(t) ± 1.96·‖∂f(t)/∂θ·R‖,
         clipped at 0. It is what the fit's curvature supports, and it contains f̂ everywhere
         (percentiles of parameter draws need not: where f is a nonlinear function of θ, and
         along near-flat directions, the estimate falls outside them and the draws spike; on
         the log scale the band explodes in the tails, where f is tiny)."""
+        method = method or self.interval
         layout, flat0, root, floored = self.laplace()
         cis, methods, checks = {}, {}, {}
         for name in ("log_lambda_b", "log_lambda_d"):

@@ -51,6 +51,7 @@ class SimCfg:
 
     @property
     def counts(self) -> bool:
+        """Whether the data are molecule counts (Poisson likelihood) or intensities."""
         return self.scale == 1.0 and self.noise_sd == 0.0
 
 

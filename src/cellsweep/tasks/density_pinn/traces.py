@@ -25,12 +25,15 @@ class Traces:
 
     @property
     def n_cells(self) -> int:
+        """The number of cells (rows)."""
         return int(self.values.shape[0])
 
     def subset(self, idx: np.ndarray) -> Traces:
+        """The cells ``idx``: the fit/held-out split and the CV folds."""
         return Traces(self.times, self.values[idx], [self.names[i] for i in idx], self.counts)
 
     def to_csv(self, path: Path) -> Path:
+        """Write the traces in the format ``read_traces`` reads (temp file, then rename)."""
         header = ",".join(["time", *self.names])
         fmt = "%d" if self.counts else "%.8g"
         table = np.column_stack([self.times, self.values.T])
