@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 from cellsweep.errors import ConfigError
 from cellsweep.sweep.study import make_storage
 from cellsweep.tasks.base import Workload, resolve_workload
-from conftest import run_train, store_overrides
+from helpers.run import run_train, store_overrides
 
 HERE = Path(__file__).resolve().parent / "workloads" / "logistic"
 
@@ -48,7 +48,7 @@ def test_the_module_satisfies_the_contract(logistic) -> None:
 
 
 def test_single_run_fits_r_and_K_and_is_logged(logistic, tmp_path, capsys) -> None:
-    code, out, err = run_train([*logistic, *store_overrides(tmp_path)], capsys)
+    code, out, err = run_train([*logistic, *store_overrides(tmp_path, shared_cache=False)], capsys)
     assert code == 0, err
     client, runs = _runs(tmp_path)
     assert len(runs) == 1
