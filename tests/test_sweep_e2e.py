@@ -39,7 +39,7 @@ def test_sweep_runs_trials_logs_children_and_resumes(tmp_path, capsys) -> None:
         "optimization_history.png",
         "parallel_coordinates.png",
         "param_importances.png",
-        "objective_vs_window.png",
+        "objective_vs_task.window_steps.png",
         "study_summary.json",
     } <= names
 
