@@ -155,7 +155,7 @@ def default_fit(case: str, seed: int) -> tuple[dict, dict]:
     picks = {}
     for rule in RULES:
         fam = select_family(per_cell, mod.transitions_per_cell, rule).family
-        e = mod.full[fam].estimates("laplace", seed)  # the family's fit on all cells
+        e = mod.family_estimates(fam, "laplace", seed)  # all cells, the product's mode rule
         picks[rule] = {"family": fam, "n_modes": len(e.modes), "call": e.call}
     return out, picks
 
@@ -394,7 +394,7 @@ def from_partial(result_name: str, parts: list[str], previous: dict) -> None:
             }
         fam_rows = {f: rows.get(f"likelihood[{f}]", []) for f in FAMILIES}
         n = min(len(v) for v in fam_rows.values())
-        for rule in RULES:
+        for rule in RULES if n else ():  # only where this run fitted each family alone
             picks, right_modes, right_call = [], 0, 0
             for i in range(n):
                 nll = {f: np.array(fam_rows[f][i]["heldout_nll_per_cell"]) for f in FAMILIES}

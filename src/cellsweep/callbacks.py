@@ -33,6 +33,7 @@ class OptunaPruning(L.Callback):
         self._warned = False
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Binds pruning to the trial the sweep is running, if any, before the first epoch."""
         ctx = current_trial()
         self._pruning = None
         if ctx is not None:
@@ -40,6 +41,7 @@ class OptunaPruning(L.Callback):
             self._pruning = _TrialPruning(ctx.trial, monitor, enabled=ctx.pruning)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Sends the epoch's metrics to the trial's run; Optuna may prune on the monitored one."""
         ctx = current_trial()
         if ctx is None or trainer.sanity_checking:
             return

@@ -46,6 +46,7 @@ def one_line(exc: BaseException) -> str:
 
 
 def user_message(exc: BaseException) -> str:
+    """Our own config errors are already one line for the user; anything else is folded into one."""
     return str(exc) if isinstance(exc, ConfigError) else one_line(exc)
 
 

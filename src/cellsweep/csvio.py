@@ -16,6 +16,7 @@ from cellsweep.errors import DataError
 
 
 def parse_float(text: str, path: Path, row: int, col: int) -> float:
+    """A number from a CSV cell, or a DataError that names the file, row and column."""
     try:
         value = float(text)
     except ValueError:

@@ -20,6 +20,7 @@ def project_root() -> Path:
 
 
 def config_dir() -> Path:
+    """The ``conf/`` tree Hydra composes from: it lives beside the project root, not the package."""
     return project_root() / "conf"
 
 

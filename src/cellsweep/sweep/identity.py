@@ -30,6 +30,8 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class StudyIdentity:
+    """What makes two launches the same study: a fingerprint and the items it was hashed from."""
+
     fingerprint: str
     items: dict[str, str]  # "config.<key>", "space.<key>", "file.<key>" -> a canonical string
 

@@ -24,9 +24,14 @@ class Worker(Protocol):
 
     returncode: int | None
 
-    def poll(self) -> int | None: ...
-    def wait(self) -> int: ...
-    def terminate(self) -> None: ...
+    def poll(self) -> int | None:
+        """The exit code if the worker has ended, else None."""
+
+    def wait(self) -> int:
+        """Blocks until the worker ends and returns its exit code."""
+
+    def terminate(self) -> None:
+        """Asks the worker to stop (SIGTERM or the scheduler's cancel)."""
 
 
 class InterruptWatch:

@@ -28,6 +28,8 @@ MAX_METRICS_PER_CALL = 1000  # MLflow's log_batch limit
 
 
 class MetricSender:
+    """Batches metrics to MLflow off the training thread and retries through an outage."""
+
     def __init__(
         self,
         client: Any,

@@ -27,6 +27,8 @@ STOCK_TARGET = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
 
 @dataclass
 class CellsweepSweeperConf(SweeperKeys):
+    """The ``hydra/sweeper=cellsweep`` node: the stock plugin's keys plus cellsweep's own."""
+
     _target_: str = "hydra_plugins.cellsweep_sweeper.cellsweep_sweeper.CellsweepSweeper"
     # sampler and pruner arrive as config, not built by Hydra: the sweeper builds them once it
     # knows the seed and, for the grid sampler, the search space

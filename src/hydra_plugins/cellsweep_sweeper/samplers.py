@@ -17,6 +17,8 @@ from hydra.core.config_store import ConfigStore
 
 @dataclass
 class TPESamplerConf:
+    """``sampler=tpe``: Optuna's TPESampler, the default for mixed search spaces."""
+
     _target_: str = "optuna.samplers.TPESampler"
     seed: Optional[int] = None  # noqa: UP045
     n_startup_trials: int = 10
@@ -34,12 +36,16 @@ class TPESamplerConf:
 
 @dataclass
 class RandomSamplerConf:
+    """``sampler=random``: a baseline that any search should beat."""
+
     _target_: str = "optuna.samplers.RandomSampler"
     seed: Optional[int] = None  # noqa: UP045
 
 
 @dataclass
 class CmaEsSamplerConf:
+    """``sampler=cmaes``: CMA-ES for continuous spaces with many trials."""
+
     _target_: str = "optuna.samplers.CmaEsSampler"
     seed: Optional[int] = None  # noqa: UP045
     x0: Optional[Any] = None  # noqa: UP045
@@ -57,6 +63,8 @@ class CmaEsSamplerConf:
 
 @dataclass
 class NSGAIISamplerConf:
+    """``sampler=nsgaii``: NSGA-II for studies with several objectives."""
+
     _target_: str = "optuna.samplers.NSGAIISampler"
     seed: Optional[int] = None  # noqa: UP045
     population_size: int = 50
@@ -67,6 +75,8 @@ class NSGAIISamplerConf:
 
 @dataclass
 class MOTPESamplerConf:
+    """``sampler=motpe``: a multi-objective TPE, since Optuna 4 removed MOTPESampler."""
+
     _target_: str = "optuna.samplers.TPESampler"
     seed: Optional[int] = None  # noqa: UP045
     n_startup_trials: int = 10
@@ -75,6 +85,8 @@ class MOTPESamplerConf:
 
 @dataclass
 class GridSamplerConf:
+    """``sampler=grid``: every point of a discrete space, built from the search space itself."""
+
     _target_: str = "optuna.samplers.GridSampler"
     _partial_: bool = True
     seed: Optional[int] = None  # noqa: UP045
@@ -82,6 +94,8 @@ class GridSamplerConf:
 
 @dataclass
 class QMCSamplerConf:
+    """``sampler=qmc``: quasi-random points that cover a space more evenly than random."""
+
     _target_: str = "optuna.samplers.QMCSampler"
     seed: Optional[int] = None  # noqa: UP045
     qmc_type: str = "sobol"

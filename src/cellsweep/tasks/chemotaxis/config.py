@@ -41,6 +41,8 @@ class DataCfg:
 
 @dataclass
 class LossCfg:
+    """The PDE-residual loss: finite-difference order and the residual's form."""
+
     order: int = 2
     form: str = "auto"
 
@@ -55,6 +57,8 @@ class EstimatorCfg:
 
 @dataclass
 class OptimCfg:
+    """The optimizer and learning-rate schedule of the sensitivity network."""
+
     lr: float = 3.0e-3
     weight_decay: float = 0.0
     scheduler: str = "cosine"

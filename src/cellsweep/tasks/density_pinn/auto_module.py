@@ -79,9 +79,16 @@ class AutoFamilyPINN(DensityEstimator):
         return component_evidence(self.heldout_per_cell())
 
     def estimates(self, method: str | None = None, seed: int = 0) -> Estimates:
-        """The chosen family's estimates; when that is the mixture and two components beat one
-        on held-out cells, every local maximum of its estimate is a supported mode (modes.py)."""
-        est = self.chosen.estimates(method, seed)
+        """The chosen family's estimates, with its modes called as ``family_estimates`` does."""
+        fam = self.selection.family if self.selection else self.families[0]
+        return self.family_estimates(fam, method, seed)
+
+    def family_estimates(self, family: str, method: str | None = None, seed: int = 0) -> Estimates:
+        """One family's estimates on all cells, under the product's mode rule, so that any
+        selection rule's pick is scored as the user would see it: when that family is the
+        mixture and two components beat one on held-out cells, every local maximum of its
+        estimate is a supported mode (modes.py)."""
+        est = self.full[family].estimates(method, seed)
         evidence = self.components()
         if evidence is not None:
             est.extra["component_evidence"] = {
@@ -89,8 +96,7 @@ class AutoFamilyPINN(DensityEstimator):
                 "se_nats": evidence.se,
                 "supported": evidence.supported,
             }
-        chosen = self.selection.family if self.selection else None
-        if chosen == "mixture2" and evidence and evidence.supported and est.candidates:
+        if family == "mixture2" and evidence and evidence.supported and est.candidates:
             by_dip = {m.t: m for m in est.supported}
             est.supported = [by_dip.get(m.t, m) for m in est.candidates]
             est.extra["mode_support_reason"] = evidence.reason

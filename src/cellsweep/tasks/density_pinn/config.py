@@ -15,6 +15,8 @@ from cellsweep.tasks.density_pinn.simulate import SimCfg
 
 @dataclass
 class DataCfg:
+    """Where the traces come from (a simulation or a CSV) and how many cells are held out."""
+
     source: str = "simulate"  # simulate | csv
     path: Optional[str] = None  # noqa: UP045 (trace CSV; <name>.truth.json beside it is used)
     val_fraction: float = 0.2  # share of cells held out for val/nll_heldout
@@ -50,6 +52,8 @@ class FamilyCfg:
 
 @dataclass
 class LikelihoodModelCfg(FamilyCfg):
+    """The likelihood PINN's knobs: noise model, ODE sub-steps and optimizer."""
+
     estimator: str = "likelihood"
     likelihood: str = "auto"  # auto (poisson for counts, else gaussian) | poisson | gaussian
     collocation: int = 40  # exact ODE sub-steps per observation interval

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Truth:
+    """The simulated ground truth that a fit on synthetic data is scored against."""
+
     lambda_b: float
     lambda_d: float
     grid: np.ndarray

@@ -22,6 +22,8 @@ FAMILIES = ("gamma", "lognormal")
 
 @dataclass
 class DelayComponent:
+    """One pathway of the simulated delay: a gamma or log-normal, with its mean and weight."""
+
     family: str = "gamma"  # gamma | lognormal
     mean: float = 2.5
     shape: float = 10.0  # gamma shape k; log-normal with the same mean and cv = 1/sqrt(k)

@@ -12,6 +12,8 @@ from cellsweep.tasks.density_pinn.modes import Mode, band_modes
 
 @dataclass
 class Estimates:
+    """What a fit reports: rates with intervals, the density with its band, and its modes."""
+
     lambda_b: float
     lambda_d: float
     lambda_b_ci: tuple[float, float]

@@ -28,6 +28,8 @@ def gamma_pdf(t: torch.Tensor, mean: torch.Tensor, shape: torch.Tensor) -> torch
 
 
 class GammaFamily(nn.Module):
+    """A single gamma delay density: one pathway, parametrized so mean > 0 and shape > 1 always."""
+
     def __init__(self, mean: float = 2.0, shape: float = 5.0) -> None:
         super().__init__()
         self.log_mean = nn.Parameter(torch.tensor(math.log(mean), dtype=torch.float64))

@@ -40,6 +40,8 @@ HELD_OUT = "held-out likelihood"  # two components beat one on held-out cells
 
 @dataclass
 class Mode:
+    """One reported mode of f_tau with its interval and what the data say in its favour."""
+
     t: float
     lo: float
     hi: float

@@ -37,6 +37,8 @@ def cell_folds(n_cells: int, k: int, seed: int) -> list[np.ndarray]:
 
 @dataclass
 class Selection:
+    """Which family was chosen, by which rule, and the held-out evidence behind the choice."""
+
     family: str
     rule: str
     best: str  # the lowest held-out NLL

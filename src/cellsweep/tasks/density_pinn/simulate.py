@@ -28,6 +28,8 @@ def _two_modes() -> list[DelayComponent]:
 
 @dataclass
 class SimCfg:
+    """The synthetic population's true rates, cell count and sampling times."""
+
     lambda_b: float = 200.0
     lambda_d: float = 1.0
     n_cells: int = 50

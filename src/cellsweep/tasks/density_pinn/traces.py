@@ -18,6 +18,8 @@ from cellsweep.errors import DataError
 
 @dataclass
 class Traces:
+    """Reporter traces as read from a CSV or simulated, with whether they are counts."""
+
     times: np.ndarray  # [m + 1], strictly increasing
     values: np.ndarray  # [n_cells, m + 1]
     names: list[str]
