@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+import contention
 import density_pinn_recovery
 import distributed
 import pruning_savings
@@ -27,8 +28,20 @@ BENCHES = {
     "worker_scaling": worker_scaling.main,
     "distributed": distributed.main,
     "density_pinn_recovery": density_pinn_recovery.main,
+    "contention": contention.main,
 }
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def target_lines(res: dict) -> list[str]:
+    """The run's own ``targets`` list (name, value, target, met), where the benchmark has one."""
+    if not res.get("targets"):
+        return []
+    rows = [
+        f"| {t['name']} | {t['value']} | {t['target']} | {'met' if t['met'] else '**missed**'} |"
+        for t in res["targets"]
+    ]
+    return ["| target | measured | wanted | |", "|---|---|---|---|", *rows, ""]
 
 
 def render() -> str:
@@ -64,6 +77,7 @@ def render() -> str:
         "distributed",
         "density_pinn_recovery",
         "window_selection",
+        "contention",
     ):
         res = load_result(name)
         if res:
@@ -74,6 +88,7 @@ def render() -> str:
                 "",
                 res["summary"],
                 "",
+                *target_lines(res),
             ]
     return "\n".join(parts).rstrip() + "\n"
 

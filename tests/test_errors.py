@@ -52,6 +52,7 @@ CASES = {
     "non-numeric CSV": (["experiment=chemotaxis/csv", "task.data.train_csv={text}"], "column 3"),
     "negative CSV": (["experiment=chemotaxis/csv", "task.data.train_csv={negative}"], "negative"),
     "unknown trainer argument": (["+trainer.nosuchflag=1"], "nosuchflag"),
+    "bad thread count": (["trainer.threads=0"], "trainer.threads"),
     "unreachable tracking server": (
         ["tracking=server", "tracking.uri=http://alice:pw-in-uri@127.0.0.1:9"],
         "http://***@127.0.0.1:9",

@@ -2,6 +2,10 @@
 
 from typing import Any
 
+from cellsweep.threads import passive_waiting
+
+passive_waiting()  # before torch is imported by anything of ours: threads.py says why
+
 __version__ = "0.1.0"
 __all__ = ["OptunaPruning"]
 

@@ -35,6 +35,7 @@ from cellsweep.sweep.context import TrialContext, current_trial
 from cellsweep.sweep.pruning import OptunaPruning
 from cellsweep.sweep.record import outcome_of
 from cellsweep.tasks.base import TaskRun, Workload, resolve_workload
+from cellsweep.threads import data_threads, parse_threads, train_threads
 from cellsweep.tracking import (
     TrackedRun,
     TrackingSettings,
@@ -67,7 +68,8 @@ def _builder(cfg: DictConfig) -> Workload:
 
 def check_config(cfg: DictConfig) -> None:
     """Check a composed config without building data: the workload's ``check(task, model)``
-    (the sweeper calls this before it writes anything)."""
+    (the sweeper calls this before it writes anything), and cellsweep's own trainer key."""
+    parse_threads(cfg.trainer.get("threads", "auto"))
     _builder(cfg).check(task=_container(cfg.task), model=_container(cfg.model))
 
 
@@ -195,13 +197,19 @@ def prepare_fit(cfg: DictConfig) -> Fit:
     out_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(seed, workers=True, verbose=False)  # before the network is initialized
     task = build_task(cfg, out_dir)
+    setting, cap = cfg.trainer.get("threads", "auto"), torch.get_num_threads()
+    torch.set_num_threads(data_threads(setting, cap))
     task.datamodule.prepare_data()
     task.datamodule.setup("fit")
+    n_params = sum(p.numel() for p in task.module.parameters())
+    torch.set_num_threads(train_threads(setting, n_params, cap))
     epoch_logger = MLflowEpochMetrics()
     callbacks: list[L.Callback] = [epoch_logger] if settings.enabled else []
     if ctx is not None:
         callbacks.append(OptunaPruning(ctx.trial, ctx.objectives[0], enabled=ctx.pruning))
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks)
+    trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
+    trainer_args.pop("threads", None)  # cellsweep's key (threads.py), not the Trainer's
+    trainer: L.Trainer = hydra.utils.instantiate(trainer_args, callbacks=callbacks)
     return Fit(task, trainer, epoch_logger, settings, out_dir, ctx)
 
 
@@ -271,7 +279,16 @@ def record_trial_state(
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit one run and log it; returns the final epoch's metrics."""
+    """Fit one run and log it; returns the final epoch's metrics. Torch's threads are put
+    back afterwards, so the next trial of a sweep worker starts from the worker's share."""
+    threads = torch.get_num_threads()
+    try:
+        return _train(cfg)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(cfg: DictConfig) -> dict[str, float]:
     fit = prepare_fit(cfg)
     with mlflow_run(cfg, fit) as run:
         metrics, pruned = fit_model(fit, run)

@@ -290,6 +290,8 @@ class HydraJobs:
             WORKER_ENV: "1",
             PARENT_ENV: parent_run_id or "",
             STUDY_ENV: self.settings.study_name,
+            # idle OpenMP threads sleep: workers share the cores (cellsweep/threads.py)
+            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
         }
         if per_job:
             env |= {THREADS_ENV: str(per_job), "OMP_NUM_THREADS": str(per_job)}
