@@ -55,6 +55,7 @@ def render() -> str:
             "",
             sim["table"],
             "",
+            *target_lines(sim),
         ]
     win = load_result("window_tradeoff")
     if win:

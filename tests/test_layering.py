@@ -57,3 +57,19 @@ def test_checker_catches_a_violation(tmp_path, monkeypatch) -> None:
     (fake / "tasks" / "bad.py").write_text("import mlflow\nfrom optuna import trial\n")
     monkeypatch.setattr(__import__(__name__), "SRC", fake)
     assert violations("tasks") == ["tasks/bad.py imports mlflow", "tasks/bad.py imports optuna"]
+
+
+def test_the_sweepers_start_up_path_imports_no_heavy_library() -> None:
+    """A worker of any Hydra app reaches its first trial without Lightning, torch, MLflow or
+    matplotlib: those come when a trial or the end-of-study report needs them (issue 14)."""
+    import subprocess
+    import sys
+
+    heavy = ("matplotlib", "lightning", "torch", "mlflow")
+    code = (
+        "import sys, hydra_plugins.cellsweep_sweeper.cellsweep_sweeper, "
+        "cellsweep.sweep.hydra_sweep, cellsweep.sweep.engine; "
+        f"print([m for m in {heavy!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -30,7 +30,6 @@ from cellsweep.sweep.context import TrialContext, trial_scope
 from cellsweep.sweep.heartbeat import WORKER_ID, Heartbeat, fail_stale_trials
 from cellsweep.sweep.identity import StudyIdentity
 from cellsweep.sweep.record import TrialOutcome, counts, outcome_of, progress_line
-from cellsweep.sweep.report import study_figures, study_summary
 from cellsweep.sweep.settings import SweepSettings, objective_names
 from cellsweep.sweep.space import SearchSpace, suggest
 from cellsweep.sweep.study import (
@@ -314,6 +313,9 @@ def run_study(
         finally:
             stop_workers(workers)
             if tracker is not None and not worker:
+                # matplotlib is imported here, at the end, not on every worker's start-up path
+                from cellsweep.sweep.report import study_figures, study_summary
+
                 summary = study_summary(sweep.study, sweep.objectives)
                 tracker.finish(summary, study_figures(sweep.study, sweep.objectives), status)
     return sweep.study
