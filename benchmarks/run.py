@@ -14,6 +14,7 @@ import distributed
 import pruning_savings
 import sim_throughput
 import sweep_overhead
+import trial_efficiency
 import window_selection
 import window_tradeoff
 import worker_scaling
@@ -29,6 +30,7 @@ BENCHES = {
     "distributed": distributed.main,
     "density_pinn_recovery": density_pinn_recovery.main,
     "contention": contention.main,
+    "trial_efficiency": trial_efficiency.main,
 }
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -79,6 +81,7 @@ def render() -> str:
         "density_pinn_recovery",
         "window_selection",
         "contention",
+        "trial_efficiency",
     ):
         res = load_result(name)
         if res:
