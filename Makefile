@@ -19,15 +19,22 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(BIN)/cellsweep-train experiment=chemotaxis/model1
 
+# Tests run in TEST_JOBS processes (pytest-xdist): most wait on subprocesses, servers and
+# heartbeats, so two share two cores well. A Slurm cluster or a PostgreSQL is started once per
+# module, so each such module stays in one process (--dist loadgroup, @pytest.mark.xdist_group).
+# TEST_JOBS=0 runs them in this process, as plain pytest does.
+TEST_JOBS ?= 2
+XDIST := $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadgroup)
+
 # Everything. Tests that start a server this machine lacks (@pytest.mark.server: mlflow,
 # postgres, slurm, chromium) are skipped, and the summary says which and why; a run that leaves
 # a new file in the checkout fails. --durations shows where the time goes.
 test: setup
-	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m pytest $(XDIST) --durations=15
 
 # Without the tests marked slow (edge cases and long runs); every feature still has a test here.
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow" --durations=10
+	$(BIN)/python -m pytest $(XDIST) -m "not slow" --durations=10
 
 bench: setup
 	$(BIN)/python benchmarks/run.py

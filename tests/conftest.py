@@ -67,8 +67,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     config.stash[SERVER_SKIPS] = skipped
 
 
+def _server_skips(terminalreporter) -> dict[str, list[str]]:
+    """The same grouping from the skip reports, where collection ran in xdist workers."""
+    skipped: dict[str, list[str]] = {}
+    for rep in terminalreporter.stats.get("skipped", []):
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        if reason.startswith("needs ") and reason.split(":")[0][6:] in SERVERS:
+            skipped.setdefault(reason, []).append(rep.nodeid)
+    return skipped
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    skipped = config.stash.get(SERVER_SKIPS, {})
+    skipped = config.stash.get(SERVER_SKIPS, {}) or _server_skips(terminalreporter)
     if skipped:
         terminalreporter.section("tests skipped: a server they need is missing here", sep="-")
         for reason, ids in skipped.items():

@@ -20,7 +20,8 @@ from helpers.servers import free_port
 
 SCRIPT = ROOT / "scripts" / "services.sh"
 N_TRIALS = 12  # four per worker: enough for the three to race for the last ones
-pytestmark = pytest.mark.server("postgres", "mlflow")  # skipped, with the reason, if missing
+# skipped, with the reason, if missing; one PostgreSQL per module, so one xdist worker runs it
+pytestmark = [pytest.mark.server("postgres", "mlflow"), pytest.mark.xdist_group("postgres")]
 
 
 @pytest.fixture(scope="module")

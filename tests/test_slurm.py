@@ -36,7 +36,8 @@ from helpers.servers import slurm_missing
 from helpers.sweep import load, mlflow_runs, sweep_command
 
 PLANTED = "planted-secret-4f1c"  # in the submitting shell's environment only
-pytestmark = [pytest.mark.slow, pytest.mark.server("slurm")]
+# one cluster per module: under pytest-xdist every test of it runs in the same worker
+pytestmark = [pytest.mark.slow, pytest.mark.server("slurm"), pytest.mark.xdist_group("slurm")]
 
 
 def _free_port_pair() -> int:
