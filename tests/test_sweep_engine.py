@@ -164,3 +164,63 @@ def test_a_stale_trial_failed_first_elsewhere_is_left_alone(tmp_path: Path) -> N
     other.get_trials = lambda **kw: stale  # the other still holds its stale view
     assert fail_stale_trials(other, 60.0, None) == []
     assert len(study.get_trials(states=(TrialState.WAITING,))) == 1  # queued once
+
+
+class _SlowTracker:
+    """A parent run that takes a while to open, as MLflow's first run on a new database does."""
+
+    def __init__(self) -> None:
+        self.opened_at: float | None = None
+        self.finished: str | None = None
+
+    def start(self, study_name, n_trials, directions, objectives, resumed, fingerprint=None):
+        time.sleep(1.0)
+        self.opened_at = time.monotonic()
+        return "run-1"
+
+    def fail_run(self, run_id, reason):  # pragma: no cover - no stale trials here
+        pass
+
+    def finish(self, summary, figures, status):
+        self.finished = status
+
+
+def test_workers_are_spawned_before_the_parent_run_opens_and_find_it(tmp_path: Path) -> None:
+    """The extra workers start with the command; the parent run opens while they import, and
+    its id reaches them through the study under their launch key."""
+    from cellsweep.sweep import attrs
+    from cellsweep.sweep.parent import wait_parent_run
+
+    settings = SweepSettings(n_trials=2, params={"x": "interval(0.0, 1.0)"}, study_name="s")
+    tracker, spawned, parents = _SlowTracker(), [], []
+
+    def spawn(launch):
+        spawned.append((time.monotonic(), launch))
+        return []
+
+    def job(overrides, ctx):
+        parents.append(ctx.parent_run_id)
+        return {"obj": float(ctx.trial.params["x"])}, None
+
+    study = run_study(
+        settings, parse_space(settings.params), [], "obj", tmp_path / "j.journal", job,
+        tracker, spawn_workers=spawn,
+    )  # fmt: skip
+    ((when, launch),) = spawned
+    assert launch and when < tracker.opened_at  # spawned first
+    assert study.user_attrs[attrs.parent_run_key(launch)] == "run-1"
+    assert wait_parent_run(study, launch, timeout=0) == "run-1"  # what a worker reads
+    assert parents == ["run-1", "run-1"] and tracker.finished == "FINISHED"
+
+
+def test_a_worker_waits_for_its_parent_run_and_gives_up_with_a_reason(tmp_path: Path) -> None:
+    from cellsweep.sweep import attrs
+    from cellsweep.sweep.parent import wait_parent_run
+
+    storage = make_storage(None, tmp_path / "j.journal")
+    study = optuna.create_study(study_name="s", storage=storage)
+    later = threading.Timer(0.5, study.set_user_attr, (attrs.parent_run_key("k1"), "run-9"))
+    later.start()
+    assert wait_parent_run(optuna.load_study(study_name="s", storage=storage), "k1") == "run-9"
+    with pytest.raises(RuntimeError, match="parent run did not appear within 0 s"):
+        wait_parent_run(study, "other", timeout=0.3)

@@ -18,3 +18,8 @@ DURATION = "duration_s"
 EPOCHS = "epochs"  # epochs actually trained: what pruning saved
 CUDA_DEVICES = "cuda_visible_devices"
 OBJECTIVES = "objectives"  # on the study: the metric name of each direction
+
+
+def parent_run_key(launch: str) -> str:
+    """On the study: the MLflow parent run of one launch of the command, for its workers."""
+    return f"parent_run:{launch}"

@@ -6,7 +6,8 @@ prune); more processes on the same storage pull trials concurrently. The study e
 command resumes. A job that raises, or returns NaN or inf, fails its trial, and the sweep goes on
 while the failed fraction stays within ``max_failure_rate``.
 
-One part per job: ``open_sweep`` (study, storage, identity, parent run), ``ask_next`` (count
+One part per job: ``open_sweep`` (study, storage, identity), ``parent.start_parent_run`` (the
+MLflow parent run, opened while the spawned workers start), ``ask_next`` (count
 and ask under the lock), ``run_trial`` (the job with its heartbeat), ``record.record_outcome``
 (tell the study), and the watching parts in ``heartbeat.py`` and ``watch.py``.
 """
@@ -29,6 +30,7 @@ from cellsweep.sweep import attrs, record
 from cellsweep.sweep.context import TrialContext, trial_scope
 from cellsweep.sweep.heartbeat import WORKER_ID, Heartbeat, fail_stale_trials
 from cellsweep.sweep.identity import StudyIdentity
+from cellsweep.sweep.parent import new_launch, start_parent_run, wait_parent_run
 from cellsweep.sweep.record import TrialOutcome, counts, outcome_of, progress_line
 from cellsweep.sweep.settings import SweepSettings, objective_names
 from cellsweep.sweep.space import SearchSpace, suggest
@@ -80,6 +82,15 @@ class Sweep:
     stale_lock: Any  # the heartbeat thread's own, so it never waits on this thread's
     asker: str
     tracker: StudyTracker | None = None
+    resumed: bool = False
+    launch: str | None = None  # a spawned worker's launch key: the parent run is found by it
+
+    def parent_run(self) -> str | None:
+        """The MLflow parent run's id: known where it was opened; a worker started with the
+        command reads it from the study once its launcher has published it."""
+        if self.parent is None and self.launch:
+            self.parent = wait_parent_run(self.study, self.launch)
+        return self.parent
 
     def sampler_for(self, n_existing: int) -> optuna.samplers.BaseSampler:
         """The sampler for the ask after ``n_existing`` trials: fresh draws for every ask."""
@@ -106,12 +117,12 @@ def open_sweep(
     default_objective: str | None,
     default_storage: Path,
     tracker: StudyTracker | None,
-    parent_run_id: str | None,
+    launch: str | None,
     identity: StudyIdentity | None,
     worker: bool,
 ) -> Sweep:
-    """Check what can be checked, then create or resume the study and its parent run, once,
-    under the ask lock (workers launched together create one schema, study and parent run)."""
+    """Check what can be checked, then create or resume the study, once, under the ask lock
+    (workers launched together create one schema and one study)."""
     directions = normalize_directions(settings.direction)
     objectives = objective_names(settings.objective, default_objective, len(directions))
     name = settings.study_name
@@ -127,17 +138,12 @@ def open_sweep(
         storage = make_storage(settings.storage, default_storage)
         study, resumed = open_study(storage, name, directions, first, pruner, identity)
         _label_objectives(study, objectives)
-        parent = parent_run_id
-        if tracker is not None and not worker:
-            fingerprint = identity.fingerprint if identity is not None else None
-            parent = tracker.start(
-                name, settings.n_trials, directions, objectives, resumed, fingerprint
-            )
     pruning = len(directions) == 1 and not isinstance(pruner, optuna.pruners.NopPruner)
     stale_lock = ask_lock(settings.storage, default_storage, name)
     sweep = Sweep(
-        settings, study, directions, objectives, pruning, parent, lock, stale_lock, asker, tracker
+        settings, study, directions, objectives, pruning, None, lock, stale_lock, asker, tracker
     )
+    sweep.resumed, sweep.launch = resumed, launch if worker else None
     _announce(sweep, resumed, worker, identity)
     return sweep
 
@@ -198,7 +204,7 @@ def run_trial(
         objectives=sweep.objectives,
         directions=sweep.directions,
         pruning=sweep.pruning,
-        parent_run_id=sweep.parent,
+        parent_run_id=sweep.parent_run(),
     )
     try:
         with (
@@ -265,6 +271,37 @@ def trial_loop(
             return
 
 
+def _start(
+    sweep: Sweep,
+    tracker: StudyTracker | None,
+    spawn_workers: Callable[[str | None], list[Worker]] | None,
+    workers: list[Worker],
+    identity: StudyIdentity | None,
+    worker: bool,
+) -> None:
+    """Spawn the workers, then open the parent run while they import (``workers`` is filled in
+    place, so the caller stops them whatever fails next). The run is opened even when the
+    spawn fails, so that a refused submission ends it FAILED rather than leaving none."""
+    opens = tracker is not None and not worker
+    launch = new_launch() if opens else None
+    try:
+        if spawn_workers is not None:
+            workers.extend(spawn_workers(launch))
+    finally:
+        if opens:
+            sweep.parent = start_parent_run(
+                sweep.study,
+                sweep.lock,
+                tracker,
+                sweep.settings.n_trials,
+                sweep.directions,
+                sweep.objectives,
+                sweep.resumed,
+                identity,
+                launch,
+            )
+
+
 def run_study(
     settings: SweepSettings,
     space: SearchSpace,
@@ -274,15 +311,16 @@ def run_study(
     run_job: RunJob,
     tracker: StudyTracker | None = None,
     spawn_workers: Callable[[str | None], list[Worker]] | None = None,
-    parent_run_id: str | None = None,
+    launch: str | None = None,
     run_trials: bool = True,
     identity: StudyIdentity | None = None,
     worker: bool = False,
 ) -> optuna.Study:
     """Run trials until the study holds ``n_trials`` finished ones; returns the study.
 
-    The main process creates the study and the MLflow parent run, then ``spawn_workers`` starts
-    the extra worker processes (which pass ``parent_run_id``); every process pulls trials until
+    The main process creates the study, ``spawn_workers`` starts the extra worker processes
+    with a launch key, and the main process opens the MLflow parent run while they start (they
+    find its id in the study under that key, ``launch``); every process pulls trials until
     the total is reached. Counting and asking happen under the storage's lock (a lock file, or
     a PostgreSQL advisory lock across hosts), so workers never overshoot ``n_trials``; a worker
     with nothing left to ask waits for the others' running trials. With ``run_trials=False``
@@ -293,13 +331,13 @@ def run_study(
     written.
     """
     sweep = open_sweep(
-        settings, default_objective, default_storage, tracker, parent_run_id, identity, worker
+        settings, default_objective, default_storage, tracker, launch, identity, worker
     )
     workers: list[Worker] = []
     status = FINISHED
     with InterruptWatch() as watch:
-        try:  # a refused submission ends the parent run FAILED, not left RUNNING
-            workers = spawn_workers(sweep.parent) if spawn_workers is not None else []
+        try:
+            _start(sweep, tracker, spawn_workers, workers, identity, worker)
             trial_loop(sweep, space, base_overrides, run_job, workers, run_trials, watch)
             if not run_trials:
                 print(progress_line(sweep.study, settings.n_trials), flush=True)

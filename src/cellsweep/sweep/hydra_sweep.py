@@ -36,7 +36,7 @@ from cellsweep.sweep.submit import launcher_kind, make_executor, submit_workers
 from cellsweep.sweep.tracker import StudyTracker, TrialRuns
 from cellsweep.sweep.watch import Worker
 
-WORKER_ENV, PARENT_ENV = "CELLSWEEP_SWEEP_WORKER", "CELLSWEEP_PARENT_RUN_ID"
+WORKER_ENV, LAUNCH_ENV = "CELLSWEEP_SWEEP_WORKER", "CELLSWEEP_LAUNCH"  # parent.py: the run's key
 STUDY_ENV = "CELLSWEEP_STUDY_NAME"  # spawned workers join their parent's study by name
 THREADS_ENV = "CELLSWEEP_THREADS"
 
@@ -277,7 +277,7 @@ class HydraJobs:
             f"hydra.sweep.dir={config.hydra.sweep.dir}",
         ]
 
-    def spawn(self, parent_run_id: str | None) -> list[Worker]:
+    def spawn(self, launch: str | None) -> list[Worker]:
         """Start ``n_workers - 1`` more processes of this same command on the same study, or
         ``n_workers`` cluster jobs when a submitit launcher is selected (this process watches)."""
         n = self.settings.n_workers if self.cluster else self.settings.n_workers - 1
@@ -288,7 +288,7 @@ class HydraJobs:
         )
         env = {
             WORKER_ENV: "1",
-            PARENT_ENV: parent_run_id or "",
+            LAUNCH_ENV: launch or "",
             STUDY_ENV: self.settings.study_name,
             # idle OpenMP threads sleep: workers share the cores (cellsweep/threads.py)
             "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
@@ -351,7 +351,7 @@ def run_hydra_sweep(sweeper: Any, arguments: list[str]) -> Any:
         jobs.run_one,
         tracker,
         spawn_workers=jobs.spawn,
-        parent_run_id=(os.environ.get(PARENT_ENV) or None) if worker else None,
+        launch=(os.environ.get(LAUNCH_ENV) or None) if worker else None,
         run_trials=worker or not jobs.cluster,
         identity=identity,
         worker=worker,

@@ -14,7 +14,8 @@ FINISHED, FAILED, KILLED = "FINISHED", "FAILED", "KILLED"
 
 @runtime_checkable
 class StudyTracker(Protocol):
-    """The study's parent run: opened once before any worker starts, closed with the summary."""
+    """The study's parent run: opened once, while the spawned workers start (they find its id in
+    the study, sweep/parent.py), and closed with the summary."""
 
     def start(
         self,
@@ -25,7 +26,7 @@ class StudyTracker(Protocol):
         resumed: bool,
         fingerprint: str | None = None,
     ) -> str:
-        """Open the study's parent run before any worker starts; returns its id."""
+        """Open (or, on resume, reopen) the study's parent run; returns its id."""
         ...
 
     def fail_run(self, run_id: str, reason: str) -> None:
