@@ -5,7 +5,8 @@ included), and, in the same run and interleaved with it, the time to draw the sa
 random numbers that model draws, with torch, into a preallocated buffer, once per step: normals
 for Model I (``torch.randn``), uniforms for Models II and III (``Tensor.uniform_``, which is
 cheaper: measuring them against normals, as this benchmark did until 2026-12-01, flattered
-them). That is the floor no simulator drawing one number per particle-step can beat. Target:
+them). That is the floor no simulator drawing one number per particle-step can beat. Both run
+on the torch threads the product gives a simulation (``trainer.threads=auto``: one). Target:
 ``ratio_to_rng_floor`` ≤ 2.
 """
 
@@ -18,6 +19,7 @@ import time
 import torch
 
 from cellsweep.tasks.chemotaxis.simulate import SimConfig, simulate
+from cellsweep.threads import data_threads
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
 from common import markdown_table, write_result
@@ -51,6 +53,7 @@ def sim_time(model: int, n: int, steps: int) -> float:
 
 
 def main() -> dict:
+    torch.set_num_threads(data_threads("auto", torch.get_num_threads()))  # as a run simulates
     rows, results = [], []
     for n in (10**5, 10**6):
         steps = max(20, int(PARTICLE_STEPS / n) // 10 * 10)
