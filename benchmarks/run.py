@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import contention
 import density_pinn_recovery
 import distributed
+import headline
 import pruning_savings
 import sim_throughput
 import sweep_overhead
@@ -31,6 +32,7 @@ BENCHES = {
     "density_pinn_recovery": density_pinn_recovery.main,
     "contention": contention.main,
     "trial_efficiency": trial_efficiency.main,
+    "headline": headline.main,
 }
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -83,6 +85,7 @@ def render() -> str:
         "window_selection",
         "contention",
         "trial_efficiency",
+        "headline",
     ):
         res = load_result(name)
         if res:
