@@ -94,7 +94,7 @@ def render() -> str:
                 "",
                 res["table"],
                 "",
-                res["summary"],
+                res.get("summary", ""),
                 "",
                 *target_lines(res),
             ]
