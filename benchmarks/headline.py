@@ -107,8 +107,12 @@ def main() -> None:
                 work.mkdir()
                 runs.append((label, study_wall(root, work, spinning)))
                 print(f"{label}: {runs[-1][1]:.0f} s", flush=True)
-        finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], check=False)
+        finally:  # the worktree's record in .git goes with it, not only its folder
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(where / BEFORE)],
+                check=False,
+                capture_output=True,
+            )
     RESULTS.mkdir(parents=True, exist_ok=True)
     plot(runs, RESULTS / "headline.png")
     after = runs[1][1]
