@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import HERE, RESULTS, markdown_table, write_result
+from window_selection import study_command
 
 BEFORE = "de643c7"  # the parent of a08ee33, issue 14's first commit
 ROOT = HERE.parent
@@ -43,24 +44,10 @@ def study_wall(src_root: Path, work: Path, spinning: bool = False) -> float:
     env = {k: v for k, v in os.environ.items() if k not in ("CELLSWEEP_ROOT", "OMP_NUM_THREADS")}
     env.pop("OMP_WAIT_POLICY", None)  # each version's own default
     env["PYTHONPATH"] = str(src_root / "src")
-    extra = ["trainer.threads=2"] if spinning else []
+    cmd = study_command(1, 0, work, cache=work / "cache")  # empty: a first study simulates
     if spinning:
         env["OMP_WAIT_POLICY"] = "ACTIVE"
-    cmd = [
-        sys.executable,
-        "-m",
-        "cellsweep.train",
-        "-m",
-        "sweep=chemotaxis/window",
-        "experiment=chemotaxis/model1",
-        "seed=0",
-        f"paths.sweeps_dir={work / 'sweeps'}",
-        f"paths.mlruns_dir={work / 'mlruns'}",
-        f"paths.cache_dir={work / 'cache'}",  # empty: a first study simulates
-        f"hydra.sweep.dir={work / 'multirun'}",
-        "trainer.enable_progress_bar=false",
-        *extra,
-    ]
+        cmd.append("trainer.threads=2")
     t = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, cwd=work, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t

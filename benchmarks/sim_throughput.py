@@ -53,7 +53,7 @@ def sim_time(model: int, n: int, steps: int) -> float:
 
 
 def main() -> dict:
-    torch.set_num_threads(data_threads("auto", torch.get_num_threads()))  # as a run simulates
+    torch.set_num_threads(data_threads("auto"))  # as a run simulates
     rows, results = [], []
     for n in (10**5, 10**6):
         steps = max(20, int(PARTICLE_STEPS / n) // 10 * 10)

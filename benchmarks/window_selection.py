@@ -41,8 +41,9 @@ NAME = "window_selection"
 PARALLEL = 2  # studies side by side (see main)
 
 
-def study_command(model: int, seed: int, work: Path) -> list[str]:
-    """The user's command, with the stores moved into ``work``."""
+def study_command(model: int, seed: int, work: Path, cache: Path | None = None) -> list[str]:
+    """The user's command, with the stores moved into ``work`` (the simulation cache: the
+    benchmarks' shared one, or ``cache``)."""
     return [
         sys.executable,
         "-m",
@@ -54,7 +55,7 @@ def study_command(model: int, seed: int, work: Path) -> list[str]:
         f"paths.sweeps_dir={work / 'sweeps'}",
         f"paths.mlruns_dir={work / 'mlruns'}",
         f"hydra.sweep.dir={work / 'multirun'}",
-        f"paths.cache_dir={project_root() / '.cache' / 'bench'}",
+        f"paths.cache_dir={cache or project_root() / '.cache' / 'bench'}",
         "trainer.enable_progress_bar=false",
     ]
 

@@ -37,12 +37,11 @@ def tiny(tmp_path: Path) -> list[str]:
 
 
 # -- @pytest.mark.server("mlflow", "postgres", ...): skipped, with the reason, where missing ---
-SERVER_SKIPS = pytest.StashKey[dict[str, list[str]]]()
+# The summary groups the skip reports by reason; they reach the controller under xdist too.
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     missing: dict[str, str | None] = {}
-    skipped: dict[str, list[str]] = {}
     for item in items:
         names = [n for m in item.iter_markers("server") for n in m.args]
         if item.get_closest_marker("server") and not names:
@@ -62,13 +61,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if missing[name]:
                 reason = f"needs {name}: {missing[name]}"
                 item.add_marker(pytest.mark.skip(reason=reason))
-                skipped.setdefault(reason, []).append(item.nodeid)
                 break
-    config.stash[SERVER_SKIPS] = skipped
 
 
 def _server_skips(terminalreporter) -> dict[str, list[str]]:
-    """The same grouping from the skip reports, where collection ran in xdist workers."""
+    """The tests skipped for a missing server, by reason, from the run's skip reports."""
     skipped: dict[str, list[str]] = {}
     for rep in terminalreporter.stats.get("skipped", []):
         reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
@@ -79,7 +76,7 @@ def _server_skips(terminalreporter) -> dict[str, list[str]]:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    skipped = config.stash.get(SERVER_SKIPS, {}) or _server_skips(terminalreporter)
+    skipped = _server_skips(terminalreporter)
     if skipped:
         terminalreporter.section("tests skipped: a server they need is missing here", sep="-")
         for reason, ids in skipped.items():

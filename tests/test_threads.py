@@ -38,13 +38,13 @@ def test_auto_simulates_on_one_thread_idle_or_busy(monkeypatch) -> None:
     an idle machine (threads.py): the data phase takes one under ``auto``, whatever the load."""
     for busy in (0.0, 5.0, 12.0):
         _load(monkeypatch, busy=busy)
-        assert threads.data_threads("auto", cap=8) == 1
+        assert threads.data_threads("auto") == 1
 
 
 def test_a_fixed_count_is_taken_as_given_and_a_bad_one_is_a_config_error(monkeypatch) -> None:
     _load(monkeypatch, busy=6.0)
     assert threads.train_threads(3, n_params=10, cap=8) == 3
-    assert threads.data_threads(2, cap=1) == 2
+    assert threads.data_threads(2) == 2
     for bad in (0, -1, "many", 1.5, True):
         with pytest.raises(ConfigError, match=r"trainer\.threads"):
             threads.parse_threads(bad)

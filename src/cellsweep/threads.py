@@ -75,9 +75,8 @@ def parse_threads(setting: Any) -> int | None:
     return setting
 
 
-def data_threads(setting: Any, cap: int) -> int:
-    """Threads for loading or simulating the data: one under ``auto`` (the module says why);
-    ``cap`` is kept so that both phases are asked alike."""
+def data_threads(setting: Any) -> int:
+    """Threads for loading or simulating the data: one under ``auto`` (the module says why)."""
     fixed = parse_threads(setting)
     return fixed if fixed is not None else 1
 

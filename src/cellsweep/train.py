@@ -198,7 +198,7 @@ def prepare_fit(cfg: DictConfig) -> Fit:
     L.seed_everything(seed, workers=True, verbose=False)  # before the network is initialized
     task = build_task(cfg, out_dir)
     setting, cap = cfg.trainer.get("threads", "auto"), torch.get_num_threads()
-    torch.set_num_threads(data_threads(setting, cap))
+    torch.set_num_threads(data_threads(setting))
     task.datamodule.prepare_data()
     task.datamodule.setup("fit")
     n_params = sum(p.numel() for p in task.module.parameters())

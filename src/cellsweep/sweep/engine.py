@@ -141,9 +141,9 @@ def open_sweep(
     pruning = len(directions) == 1 and not isinstance(pruner, optuna.pruners.NopPruner)
     stale_lock = ask_lock(settings.storage, default_storage, name)
     sweep = Sweep(
-        settings, study, directions, objectives, pruning, None, lock, stale_lock, asker, tracker
-    )
-    sweep.resumed, sweep.launch = resumed, launch if worker else None
+        settings, study, directions, objectives, pruning, None, lock, stale_lock, asker, tracker,
+        resumed=resumed, launch=launch if worker else None,
+    )  # fmt: skip
     _announce(sweep, resumed, worker, identity)
     return sweep
 
