@@ -167,6 +167,25 @@ class TrackedRun:
         for i in range(0, len(items), MAX_METRICS_PER_CALL):
             self._sender.put(items[i : i + MAX_METRICS_PER_CALL])
 
+    def log_final(self, metrics: Mapping[str, float], tags: Mapping[str, Any]) -> None:
+        """A run's closing metrics and tags in one write (one SQLite transaction, not one per
+        kind); through an outage the metrics fall back to the retrying sender."""
+        from mlflow.entities import Metric, RunTag
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+        tag_items = [RunTag(k, str(v)) for k, v in tags.items() if v is not None]
+        if len(items) > MAX_METRICS_PER_CALL or len(tag_items) > MAX_PARAMS_PER_CALL:
+            self.log_metrics(metrics, step=0)
+            self.set_tags(tags)
+            return
+        self.flush()  # the per-epoch metrics go first, in order
+        try:
+            self.client.log_batch(self.run_id, metrics=items, tags=tag_items)
+        except Exception:  # retried in the background; the tags' error is the one raised
+            self.log_metrics(metrics, step=0)
+            self.set_tags(tags)
+
     def flush(self, wait: float | None = None) -> None:
         """Send every queued metric, waiting up to ``wait`` (default ``flush_timeout_s``) s."""
         if self._sender is not None:

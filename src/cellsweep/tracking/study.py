@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -84,14 +85,23 @@ class MLflowStudyTracker:
         """Close the parent run with the study's summary and plots, whatever ended the sweep."""
         if self.client is None or self.run_id is None:
             return
+        from mlflow.entities import Metric, RunTag
+
         c, rid = self.client, self.run_id
+        now = int(time.time() * 1000)
+        metrics = [
+            Metric(T.state_count_metric(state), float(n), now, 0)
+            for state, n in summary.get("states", {}).items()
+            if n
+        ]
+        tags = []
         if "best_value" in summary:
-            c.log_metric(rid, T.BEST_VALUE, float(summary["best_value"]))
-            best_run = summary.get("best_run_id") or None  # set_run_tags skips None
-            set_run_tags(c, rid, {T.BEST_TRIAL: summary["best_trial"], T.BEST_RUN_ID: best_run})
-        for state, n in summary.get("states", {}).items():
-            if n:
-                c.log_metric(rid, T.state_count_metric(state), float(n))
+            metrics.append(Metric(T.BEST_VALUE, float(summary["best_value"]), now, 0))
+            tags.append(RunTag(T.BEST_TRIAL, str(summary["best_trial"])))
+            if summary.get("best_run_id"):
+                tags.append(RunTag(T.BEST_RUN_ID, str(summary["best_run_id"])))
+        if metrics or tags:  # one write, not one per value
+            c.log_batch(rid, metrics=metrics, tags=tags)
         c.log_text(rid, json.dumps(summary, indent=2, default=str), "study_summary.json")
         for name, fig in figures.items():
             c.log_figure(rid, fig, name)

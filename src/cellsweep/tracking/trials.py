@@ -70,8 +70,9 @@ class MLflowTrialRuns:
         metrics = {T.DURATION: duration_s}
         if values:
             metrics.update(zip(names, values, strict=True))
-        run.log_metrics(metrics, step=0)
-        T.record_trial_outcome(run.set_tags, state, reason)
+        tags: dict[str, Any] = {}
+        T.record_trial_outcome(tags.update, state, reason)
+        run.log_final(metrics, tags)
         run.end(status or T.END_STATUS.get(state, T.FAILED))
 
     def kill(self, run_id: str, duration_s: float, reason: str) -> None:
