@@ -42,6 +42,7 @@ def test_sweep_runs_trials_logs_children_and_resumes(tmp_path, capsys) -> None:
         "objective_vs_task.window_steps.png",
         "study_summary.json",
     } <= names
+    assert "figure process" not in out + err  # drawn by the child, not by the fallback
 
     # the same command with a larger n_trials resumes the same study and the same parent run
     code, out, err = run_train(sweep_args(tmp_path, 5), capsys)

@@ -3,11 +3,15 @@ declares, whatever a workload calls it, and counts trial states by one rule."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
+from cellsweep.sweep import figure_process
 from cellsweep.sweep.record import counts, state_counts
 from cellsweep.sweep.report import numeric_params, study_figures, study_summary
+from cellsweep.sweep.study import make_storage
 
 
 def study_of(n: int = 6) -> optuna.Study:
@@ -59,3 +63,38 @@ def test_states_are_counted_once_for_summaries_and_progress() -> None:
     assert summary["states"]["COMPLETE"] == 5 and summary["states"]["PRUNED"] == 1
     c = counts(study)
     assert c["FINISHED"] == 6 and "FINISHED" not in summary["states"]
+
+
+def journal_study(tmp_path) -> tuple[optuna.Study, Path]:
+    """A finished study in a journal file, as a sweep leaves it."""
+    path = tmp_path / "optuna.journal"
+    study = optuna.create_study(study_name="figs", storage=make_storage(None, path))
+    for trial in study_of().trials:
+        study.add_trial(trial)
+    return study, path
+
+
+def test_the_figure_process_draws_the_finished_study_from_its_storage(tmp_path) -> None:
+    """The plots drawn by the child that imported the plotting stack while the trials ran are
+    the ones drawn in-process: same names, real PNG files."""
+    study, path = journal_study(tmp_path)
+    proc = figure_process.start()
+    assert proc is not None
+    drawn = proc.draw(None, path, "figs", ["val/loss"], tmp_path / "out")
+    assert drawn is not None
+    assert sorted(drawn) == sorted(study_figures(study, ["val/loss"]))
+    for file in drawn.values():
+        assert file.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_failed_figure_process_leaves_the_drawing_to_the_caller(tmp_path) -> None:
+    """A child that died, or cannot see the study, answers None: the caller draws in-process."""
+    _, path = journal_study(tmp_path)
+    dead = figure_process.start()
+    assert dead is not None
+    dead.proc.kill()
+    dead.proc.wait()
+    assert dead.draw(None, path, "figs", ["v"], tmp_path / "a") is None
+    lost = figure_process.start()
+    assert lost is not None
+    assert lost.draw(None, path, "no-such-study", ["v"], tmp_path / "b") is None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from typing import Any
 import optuna
 
 from cellsweep.errors import ConfigError
-from cellsweep.sweep import attrs, record
+from cellsweep.sweep import attrs, figure_process, record
 from cellsweep.sweep.context import TrialContext, trial_scope
 from cellsweep.sweep.heartbeat import WORKER_ID, Heartbeat, fail_stale_trials
 from cellsweep.sweep.identity import StudyIdentity
@@ -35,6 +36,7 @@ from cellsweep.sweep.record import TrialOutcome, counts, outcome_of, progress_li
 from cellsweep.sweep.settings import SweepSettings, objective_names
 from cellsweep.sweep.space import SearchSpace, suggest
 from cellsweep.sweep.study import (
+    MEMORY,
     ask_lock,
     make_pruner,
     make_sampler,
@@ -335,8 +337,11 @@ def run_study(
     )
     workers: list[Worker] = []
     status = FINISHED
+    figures = None
     with InterruptWatch() as watch:
         try:
+            if tracker is not None and not worker and settings.storage != MEMORY:
+                figures = figure_process.start()  # imports the plots' stack meanwhile
             _start(sweep, tracker, spawn_workers, workers, identity, worker)
             trial_loop(sweep, space, base_overrides, run_job, workers, run_trials, watch)
             if not run_trials:
@@ -351,9 +356,35 @@ def run_study(
         finally:
             stop_workers(workers)
             if tracker is not None and not worker:
-                # matplotlib is imported here, at the end, not on every worker's start-up path
-                from cellsweep.sweep.report import study_figures, study_summary
-
-                summary = study_summary(sweep.study, sweep.objectives)
-                tracker.finish(summary, study_figures(sweep.study, sweep.objectives), status)
+                _finish(sweep, tracker, figures, default_storage, status)
     return sweep.study
+
+
+def _finish(
+    sweep: Sweep,
+    tracker: StudyTracker,
+    figures: figure_process.FigureProcess | None,
+    default_storage: Path,
+    status: str,
+) -> None:
+    """Close the parent run with the summary and the plots: drawn by the figure process where
+    it stands ready, here otherwise (matplotlib is imported at the end, never on a worker's
+    start-up path)."""
+    from cellsweep.sweep.report import study_summary
+
+    summary = study_summary(sweep.study, sweep.objectives)
+    with tempfile.TemporaryDirectory(prefix="cellsweep-figures-") as tmp:
+        drawn = None
+        if figures is not None:
+            drawn = figures.draw(
+                sweep.settings.storage,
+                default_storage,
+                sweep.settings.study_name,
+                sweep.objectives,
+                Path(tmp),
+            )
+        if drawn is None:
+            from cellsweep.sweep.report import study_figures
+
+            drawn = study_figures(sweep.study, sweep.objectives)
+        tracker.finish(summary, drawn, status)

@@ -7,10 +7,6 @@ import logging
 import warnings
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import optuna
 from optuna.distributions import (
     BaseDistribution,
@@ -24,6 +20,16 @@ from cellsweep.sweep import attrs
 from cellsweep.sweep.record import state_counts
 
 log = logging.getLogger(__name__)
+
+
+def _pyplot() -> Any:
+    """pyplot on the file backend, imported on first use: the summary needs no plotting stack."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def study_summary(study: optuna.Study, objectives: list[str]) -> dict[str, Any]:
@@ -100,6 +106,7 @@ def objective_vs_param(
     study: optuna.Study, complete: list[FrozenTrial], key: str, log_scale: bool, objective: str
 ) -> Any:
     """One scatter of the objective against one searched parameter."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
     pts = [(t.params[key], t.value) for t in complete if key in t.params]
     ax.scatter(*zip(*pts, strict=True))
@@ -120,6 +127,7 @@ def study_figures(study: optuna.Study, objectives: list[str]) -> dict[str, Any]:
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     if not complete or len(study.directions) != 1:
         return figs
+    _pyplot()
     from optuna.visualization import matplotlib as ovm
 
     plots = {

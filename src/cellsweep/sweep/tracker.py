@@ -34,7 +34,8 @@ class StudyTracker(Protocol):
         ...
 
     def finish(self, summary: Mapping[str, Any], figures: Mapping[str, Any], status: str) -> None:
-        """Close the parent run with the summary and plots, however the sweep ended."""
+        """Close the parent run with the summary and plots (figures, or PNG files by name),
+        however the sweep ended."""
         ...
 
 

@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from cellsweep.tracking import tags as T
@@ -103,8 +104,11 @@ class MLflowStudyTracker:
         if metrics or tags:  # one write, not one per value
             c.log_batch(rid, metrics=metrics, tags=tags)
         c.log_text(rid, json.dumps(summary, indent=2, default=str), "study_summary.json")
-        for name, fig in figures.items():
-            c.log_figure(rid, fig, name)
+        for name, fig in figures.items():  # a drawn figure, or its PNG file by that name
+            if isinstance(fig, (str, Path)):
+                c.log_artifact(rid, str(fig))
+            else:
+                c.log_figure(rid, fig, name)
         c.set_terminated(rid, status=status)
         print(f"MLflow study run {rid}: {self.link()}", flush=True)
 
