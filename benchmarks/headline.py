@@ -1,7 +1,7 @@
 """The headline figure: what a user waits for the shipped window study, before and after issue 14.
 
 `cellsweep-train -m sweep=chemotaxis/window experiment=chemotaxis/model1 seed=0` (30 trials, TPE,
-median pruner, MLflow on, one worker, an empty simulation cache as on a first study), run with
+shipped pruner, MLflow on, one worker, an empty simulation cache as on a first study), run with
 the source tree of BEFORE (the last commit before issue 14's changes: thread choice, lazy
 imports, per-epoch train/loss, workers started with the command) and with this checkout, one
 after the other in one run on this machine. Each tree is a `git worktree` of its commit, put

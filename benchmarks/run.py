@@ -79,6 +79,7 @@ def render() -> str:
     for name in (
         "sweep_overhead",
         "pruning_savings",
+        "pruning_candidates",
         "worker_scaling",
         "distributed",
         "density_pinn_recovery",

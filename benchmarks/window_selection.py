@@ -1,7 +1,7 @@
 """Does the shipped window study choose a good window without the truth?
 
 ``cellsweep-train -m sweep=chemotaxis/window experiment=chemotaxis/model<m> seed=<s>``, exactly
-as a user runs it (the sweep's defaults: 30 trials, TPE, median pruner, MLflow on), for Models
+as a user runs it (the sweep's defaults: 30 trials, TPE, the shipped pruner, MLflow on), for Models
 I, II and III and seeds 0, 1, 2, each study in a fresh storage and MLflow store. For each study:
 the final ``val/S_rel_err`` of the trial the study chose (its best ``val/pred_err``), the lowest
 final ``val/S_rel_err`` among its trials, and their ratio (1.0: the objective picked the most
