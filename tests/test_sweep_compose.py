@@ -63,3 +63,15 @@ def test_group_choices_and_bad_values_take_hydras_path(loader) -> None:
             composer.compose([*fixed, bad])
         with pytest.raises(ConfigCompositionException, match="nosuchkey"):
             loader.load_sweep_config(composer.master, [*fixed, bad])
+
+
+def test_the_window_study_ships_the_pruner_its_benchmark_chose(loader) -> None:
+    """benchmarks/pruning_savings.py measures whatever window.yaml says; this pins what the
+    README and the benchmark prose describe: successive halving, rungs at epochs 5, 20, 80."""
+    import optuna
+
+    from cellsweep.sweep.study import make_pruner
+
+    pruner = make_pruner(_master(loader, "sweep=chemotaxis/window").hydra.sweeper.pruner)
+    assert isinstance(pruner, optuna.pruners.SuccessiveHalvingPruner)
+    assert (pruner._min_resource, pruner._reduction_factor) == (5, 4)
