@@ -84,6 +84,7 @@ def render() -> str:
         "distributed",
         "density_pinn_recovery",
         "window_selection",
+        "window_selection_halving",
         "contention",
         "trial_efficiency",
         "headline",

@@ -38,6 +38,9 @@ MODELS = (1, 2, 3)
 SEEDS = (0, 1, 2)
 TARGET = 1.5
 NAME = "window_selection"
+# `--pruner P`: the same studies with `hydra.sweeper.pruner=P`, written to
+# results/window_selection_<P>.json (how a pruner candidate changes the chosen window)
+EXTRA: list[str] = []
 PARALLEL = 2  # studies side by side (see main)
 
 
@@ -57,6 +60,7 @@ def study_command(model: int, seed: int, work: Path, cache: Path | None = None) 
         f"hydra.sweep.dir={work / 'multirun'}",
         f"paths.cache_dir={cache or project_root() / '.cache' / 'bench'}",
         "trainer.enable_progress_bar=false",
+        *EXTRA,
     ]
 
 
@@ -306,4 +310,9 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--read-running"]:
         read_running(sys.argv[2:])
     else:
-        main(resume="--resume" in sys.argv[1:])
+        args = sys.argv[1:]
+        if "--pruner" in args:
+            pruner = args[args.index("--pruner") + 1]
+            EXTRA.append(f"hydra.sweeper.pruner={pruner}")
+            NAME = f"window_selection_{pruner}"
+        main(resume="--resume" in args)

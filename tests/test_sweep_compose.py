@@ -65,13 +65,14 @@ def test_group_choices_and_bad_values_take_hydras_path(loader) -> None:
             loader.load_sweep_config(composer.master, [*fixed, bad])
 
 
-def test_the_window_study_ships_the_pruner_its_benchmark_chose(loader) -> None:
-    """benchmarks/pruning_savings.py measures whatever window.yaml says; this pins what the
-    README and the benchmark prose describe: successive halving, rungs at epochs 5, 20, 80."""
+def test_the_window_study_ships_the_pruner_its_benchmarks_chose(loader) -> None:
+    """benchmarks/pruning_savings.py and window_selection.py measure whatever window.yaml says;
+    this pins what the README and the benchmark prose describe: the median pruner (5 startup
+    trials, 5 warm-up epochs), kept over successive halving for the S it leads to."""
     import optuna
 
     from cellsweep.sweep.study import make_pruner
 
     pruner = make_pruner(_master(loader, "sweep=chemotaxis/window").hydra.sweeper.pruner)
-    assert isinstance(pruner, optuna.pruners.SuccessiveHalvingPruner)
-    assert (pruner._min_resource, pruner._reduction_factor) == (5, 4)
+    assert isinstance(pruner, optuna.pruners.MedianPruner)
+    assert (pruner._n_startup_trials, pruner._n_warmup_steps) == (5, 5)
