@@ -14,6 +14,7 @@ Protocol, one JSON line each way after ``READY``: ``{"storage", "default_storage
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 READY = "ready"
 WAIT_S = 120.0  # the most the end of a study waits for the child's figures
+NICE = 5  # a third of a worker's share of a busy core while both want it
 
 
 class FigureProcess:
@@ -94,6 +96,9 @@ def _serve() -> int:
     """The child's side: import, say ready, draw the one study asked for."""
     # Ctrl-C is the main process's to handle; it still asks for the plots of what finished
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # its imports yield to the workers starting beside it on shared cores
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(NICE)
     import matplotlib
 
     matplotlib.use("Agg")
