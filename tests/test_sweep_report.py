@@ -98,3 +98,21 @@ def test_a_failed_figure_process_leaves_the_drawing_to_the_caller(tmp_path) -> N
     lost = figure_process.start()
     assert lost is not None
     assert lost.draw(None, path, "no-such-study", ["v"], tmp_path / "b") is None
+
+
+def test_the_figure_process_starts_only_where_it_has_a_core_of_its_own(monkeypatch) -> None:
+    """Beside as many local workers as cores it would slow them as much as it saves
+    (benchmarks/worker_scaling.py); a watcher of cluster workers always has the room."""
+    from cellsweep.sweep import engine
+    from cellsweep.sweep.settings import SweepSettings
+
+    monkeypatch.setattr(engine, "given_cores", lambda: 2)
+
+    def spare(n_workers: int, storage: str | None = None, run_trials: bool = True) -> bool:
+        settings = SweepSettings(n_trials=1, study_name="s", n_workers=n_workers, storage=storage)
+        return engine._spare_core(settings, run_trials)
+
+    assert spare(1)
+    assert not spare(2)
+    assert spare(4, run_trials=False)
+    assert not spare(1, storage="memory")  # another process cannot read it

@@ -53,6 +53,7 @@ from cellsweep.sweep.watch import (
     check_workers,
     stop_workers,
 )
+from cellsweep.threads import given_cores
 
 # what callers and tests import from the engine, wherever it now lives
 __all__ = [
@@ -340,7 +341,7 @@ def run_study(
     figures = None
     with InterruptWatch() as watch:
         try:
-            if tracker is not None and not worker and settings.storage != MEMORY:
+            if tracker is not None and not worker and _spare_core(settings, run_trials):
                 figures = figure_process.start()  # imports the plots' stack meanwhile
             _start(sweep, tracker, spawn_workers, workers, identity, worker)
             trial_loop(sweep, space, base_overrides, run_job, workers, run_trials, watch)
@@ -358,6 +359,16 @@ def run_study(
             if tracker is not None and not worker:
                 _finish(sweep, tracker, figures, default_storage, status)
     return sweep.study
+
+
+def _spare_core(settings: SweepSettings, run_trials: bool) -> bool:
+    """Whether the figure process gets a core of its own: this process only watches cluster
+    workers, or its local workers leave one free. Otherwise it would slow the workers by as
+    much as it saves at the end (worker_scaling), and the plots are drawn here at the end.
+    A ``memory`` study cannot be read by another process."""
+    if settings.storage == MEMORY:
+        return False
+    return not run_trials or settings.n_workers < given_cores()
 
 
 def _finish(
