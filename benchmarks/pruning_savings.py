@@ -102,11 +102,7 @@ def shipped_pruner() -> object:
     from omegaconf import OmegaConf
 
     cfg = OmegaConf.load(project_root() / "conf" / "sweep" / "chemotaxis" / "window.yaml")
-    return (
-        OmegaConf.to_container(cfg.hydra.sweeper.pruner)
-        if OmegaConf.is_config(cfg.hydra.sweeper.pruner)
-        else cfg.hydra.sweeper.pruner
-    )
+    return OmegaConf.to_container(cfg)["hydra"]["sweeper"]["pruner"]
 
 
 def summarize(runs: list[dict]) -> dict[str, dict]:
@@ -151,7 +147,9 @@ def candidates_summary(by: dict[str, dict]) -> str:
 def main(jobs: int = 2, candidates: bool = False) -> dict:
     """The shipped pruner against none (`make bench`); with ``candidates``, every candidate too,
     written to pruning_candidates.json (the measurement the shipped pruner was chosen by)."""
-    labels = list(CANDIDATES) if candidates else ["none", SHIPPED]
+    # a candidate that is the shipped pruner by name would run the same studies twice
+    labels = [k for k, v in CANDIDATES.items() if v != shipped_pruner()] if candidates else []
+    labels = ["none", SHIPPED, *(k for k in labels if k not in ("none", SHIPPED))]
     work = [(label, seed) for seed in SEEDS for label in labels]
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(jobs) as pool:
         runs = list(

@@ -33,6 +33,7 @@ from cellsweep.sweep.heartbeat import WORKER_ID, Heartbeat, fail_stale_trials
 from cellsweep.sweep.identity import StudyIdentity
 from cellsweep.sweep.parent import new_launch, start_parent_run, wait_parent_run
 from cellsweep.sweep.record import TrialOutcome, counts, outcome_of, progress_line
+from cellsweep.sweep.report import study_figures, study_summary
 from cellsweep.sweep.settings import SweepSettings, objective_names
 from cellsweep.sweep.space import SearchSpace, suggest
 from cellsweep.sweep.study import (
@@ -379,10 +380,8 @@ def _finish(
     status: str,
 ) -> None:
     """Close the parent run with the summary and the plots: drawn by the figure process where
-    it stands ready, here otherwise (matplotlib is imported at the end, never on a worker's
-    start-up path)."""
-    from cellsweep.sweep.report import study_summary
-
+    it stands ready, here otherwise (report.py imports matplotlib only then, never on a
+    worker's start-up path)."""
     summary = study_summary(sweep.study, sweep.objectives)
     with tempfile.TemporaryDirectory(prefix="cellsweep-figures-") as tmp:
         drawn = None
@@ -395,7 +394,5 @@ def _finish(
                 Path(tmp),
             )
         if drawn is None:
-            from cellsweep.sweep.report import study_figures
-
             drawn = study_figures(sweep.study, sweep.objectives)
         tracker.finish(summary, drawn, status)

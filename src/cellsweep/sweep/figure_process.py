@@ -8,8 +8,8 @@ one line, the child loads the finished study from the storage, writes the PNGs i
 answers with their names. Whatever goes wrong (no answer in time, a crash, a storage only the
 main process can see) the caller draws the plots itself, as before: a plot is never lost to this.
 
-Protocol, one JSON line each way after ``READY``: ``{"storage", "default_storage", "study",
-"objectives", "out"}`` in, ``{"figures": [names]}`` or ``{"error": "..."}`` out.
+Protocol, one JSON line each way: ``{"storage", "default_storage", "study", "objectives",
+"out"}`` in, ``{"figures": [names]}`` or ``{"error": "..."}`` out.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import sys
 from pathlib import Path
 
 log = logging.getLogger(__name__)
-READY = "ready"
 WAIT_S = 120.0  # the most the end of a study waits for the child's figures
 NICE = 5  # a third of a worker's share of a busy core while both want it
 
@@ -66,7 +65,7 @@ class FigureProcess:
             log.warning("the figure process did not answer (%s): drawing here", type(exc).__name__)
             self.close()
             return None
-        lines = [line for line in answer.splitlines() if line and line != READY]
+        lines = [line for line in answer.splitlines() if line]
         try:
             reply = json.loads(lines[-1]) if lines else {"error": f"exit {self.proc.returncode}"}
         except json.JSONDecodeError:
@@ -93,7 +92,7 @@ def start() -> FigureProcess | None:
 
 
 def _serve() -> int:
-    """The child's side: import, say ready, draw the one study asked for."""
+    """The child's side: import, then draw the one study asked for."""
     # Ctrl-C is the main process's to handle; it still asks for the plots of what finished
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # its imports yield to the workers starting beside it on shared cores
@@ -109,7 +108,6 @@ def _serve() -> int:
     from cellsweep.sweep.report import study_figures
     from cellsweep.sweep.study import make_storage
 
-    print(READY, flush=True)
     line = sys.stdin.readline()
     if not line.strip():
         return 0  # the study ended without asking (Ctrl-C, an error): nothing to draw

@@ -170,21 +170,14 @@ class TrackedRun:
     def log_final(self, metrics: Mapping[str, float], tags: Mapping[str, Any]) -> None:
         """A run's closing metrics and tags in one write (one SQLite transaction, not one per
         kind); through an outage the metrics fall back to the retrying sender."""
-        from mlflow.entities import Metric, RunTag
-
-        now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
-        tag_items = [RunTag(k, str(v)) for k, v in tags.items() if v is not None]
-        if len(items) > MAX_METRICS_PER_CALL or len(tag_items) > MAX_PARAMS_PER_CALL:
-            self.log_metrics(metrics, step=0)
-            self.set_tags(tags)
-            return
         self.flush()  # the per-epoch metrics go first, in order
         try:
-            self.client.log_batch(self.run_id, metrics=items, tags=tag_items)
+            if write_batch(self.client, self.run_id, metrics, tags):
+                return
         except Exception:  # retried in the background; the tags' error is the one raised
-            self.log_metrics(metrics, step=0)
-            self.set_tags(tags)
+            pass
+        self.log_metrics(metrics, step=0)
+        self.set_tags(tags)
 
     def flush(self, wait: float | None = None) -> None:
         """Send every queued metric, waiting up to ``wait`` (default ``flush_timeout_s``) s."""
@@ -214,6 +207,21 @@ class TrackedRun:
     def ui_hint(self) -> str:
         """The UI path of this run, for the line printed at the end."""
         return run_link(self.experiment_id, self.run_id)
+
+
+def write_batch(client, run_id: str, metrics: Mapping[str, float], tags: Mapping[str, Any]) -> bool:
+    """Metrics (at step 0) and tags (None values skipped) in one ``log_batch``, one write;
+    False, with nothing written, when they exceed one call's limits."""
+    from mlflow.entities import Metric, RunTag
+
+    now = int(time.time() * 1000)
+    items = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+    tag_items = [RunTag(k, str(v)) for k, v in tags.items() if v is not None]
+    if len(items) > MAX_METRICS_PER_CALL or len(tag_items) > MAX_PARAMS_PER_CALL:
+        return False
+    if items or tag_items:
+        client.log_batch(run_id, metrics=items, tags=tag_items)
+    return True
 
 
 def set_run_tags(client, run_id: str, tags: Mapping[str, Any]) -> None:

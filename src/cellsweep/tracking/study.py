@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from cellsweep.tracking.run import (
     ensure_experiment,
     run_link,
     set_run_tags,
+    write_batch,
 )
 
 log = logging.getLogger(__name__)
@@ -86,23 +86,20 @@ class MLflowStudyTracker:
         """Close the parent run with the study's summary and plots, whatever ended the sweep."""
         if self.client is None or self.run_id is None:
             return
-        from mlflow.entities import Metric, RunTag
-
         c, rid = self.client, self.run_id
-        now = int(time.time() * 1000)
-        metrics = [
-            Metric(T.state_count_metric(state), float(n), now, 0)
+        metrics = {
+            T.state_count_metric(state): float(n)
             for state, n in summary.get("states", {}).items()
             if n
-        ]
-        tags = []
+        }
+        tags: dict[str, Any] = {}
         if "best_value" in summary:
-            metrics.append(Metric(T.BEST_VALUE, float(summary["best_value"]), now, 0))
-            tags.append(RunTag(T.BEST_TRIAL, str(summary["best_trial"])))
-            if summary.get("best_run_id"):
-                tags.append(RunTag(T.BEST_RUN_ID, str(summary["best_run_id"])))
-        if metrics or tags:  # one write, not one per value
-            c.log_batch(rid, metrics=metrics, tags=tags)
+            metrics[T.BEST_VALUE] = float(summary["best_value"])
+            tags = {
+                T.BEST_TRIAL: summary["best_trial"],
+                T.BEST_RUN_ID: summary.get("best_run_id") or None,
+            }
+        write_batch(c, rid, metrics, tags)  # a handful of values: always within one call
         c.log_text(rid, json.dumps(summary, indent=2, default=str), "study_summary.json")
         for name, fig in figures.items():  # a drawn figure, or its PNG file by that name
             if isinstance(fig, (str, Path)):
