@@ -130,4 +130,8 @@ def _serve() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_serve())
+    code = _serve()
+    sys.stdout.flush()
+    # the answer is out and the files are closed: skip the interpreter's teardown of the plotting
+    # stack (~0.4 s), which the main process would otherwise wait for at the end of the study
+    os._exit(code)

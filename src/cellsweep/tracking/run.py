@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cellsweep.errors import ConfigError
+from cellsweep.tracking import sqlite_seed
 from cellsweep.tracking import tags as T
 from cellsweep.tracking.redact import redact_uri
 from cellsweep.tracking.sender import MAX_METRICS_PER_CALL, MetricSender
@@ -90,11 +91,22 @@ def _client(settings: TrackingSettings):
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     if settings.uri in _CLIENTS:
         return _CLIENTS[settings.uri]
+    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    if settings.uri and settings.uri.startswith("sqlite:///"):
-        Path(settings.uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    client = _CLIENTS[settings.uri] = MlflowClient(tracking_uri=settings.uri)
+    db = sqlite_seed.sqlite_path(settings.uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    seeded = db is not None and sqlite_seed.seed(db)  # a new store skips MLflow's migrations
+    try:
+        client = MlflowClient(tracking_uri=settings.uri)
+    except MlflowException:
+        if not seeded:
+            raise
+        log.warning("MLflow refused the store copied from the schema cache: building it anew")
+        sqlite_seed.discard(settings.uri, db)
+        client = MlflowClient(tracking_uri=settings.uri)
+    _CLIENTS[settings.uri] = client
     return client
 
 
