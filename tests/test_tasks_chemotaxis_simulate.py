@@ -149,3 +149,55 @@ def test_model3_formula_scales_with_gain_and_memory() -> None:
     # long memory saturates: S → b s² / (2 λ0²)
     long = SimConfig(model=3, adapt_time=1e3, adapt_gain=1050.0)
     assert model3_sensitivity(long) == pytest.approx(1050.0 * 2000.0 / (2 * 1000.0**2), rel=1e-3)
+
+
+def _reference_step(cfg: SimConfig, x, sgn, y, u):
+    """One velocity-jump step written as the module docstring states it, with masks: what the
+    mask-free, fused step in simulate.py must compute."""
+    c = cfg.signal.c(x)
+    if cfg.model == 2:
+        beta = cfg.sensitivity(c) / cfg.speed
+        lam = (cfg.turn_rate * (1 - sgn * beta * cfg.signal.dc(x))).clamp(min=0)
+        q = lam * -math.expm1(-2 * cfg.turn_rate * cfg.dt) / (2 * cfg.turn_rate)
+    else:
+        lam = (cfg.turn_rate - cfg.adapt_gain * (c - y)).clamp(min=0)
+        y = c + (y - c) * math.exp(-cfg.dt / cfg.adapt_time)
+        q = -torch.expm1(-2 * lam * cfg.dt) / 2
+    turned = u < q
+    after = torch.where(turned, 1 - u / q.clamp(min=1e-30), torch.zeros_like(u))
+    x = x + sgn * cfg.speed * cfg.dt * (1 - 2 * after)
+    sgn = torch.where(turned, -sgn, sgn)
+    outside = (x < 0) | (x > cfg.length)
+    x = torch.where(x < 0, -x, torch.where(x > cfg.length, 2 * cfg.length - x, x))
+    return x, torch.where(outside, -sgn, sgn), y
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"model": 2},
+        {"model": 2, "speed": 1.0},  # λ_σ < 0 clamped at 0 on one side: the clamps are exercised
+        {"model": 2, "signal": Signal(curvature=2.0), "sensitivity": Sensitivity("linear", 0.5, 2)},
+        {"model": 3},
+        {"model": 3, "adapt_gain": 1.0e5, "length": 0.3},  # λ < 0 often: the clamp at 0
+    ],
+)
+def test_fused_velocity_jump_step_is_the_textbook_step(kw: dict) -> None:
+    from cellsweep.tasks.chemotaxis import simulate as sim
+
+    cfg = SimConfig(n_particles=20000, **kw)
+    gen = torch.Generator().manual_seed(5)
+    p = sim._Particles(cfg, cfg.n_particles, gen, "cpu", torch.float64)
+    for _ in range(30):  # particles spread over the domain and meet the walls
+        sim._STEPPERS[cfg.model](p, gen)
+    for _ in range(5):
+        x, sgn, y = p.x.clone(), p.sgn.clone(), p.y.clone() if cfg.model == 3 else None
+        state = gen.get_state()
+        u = torch.empty_like(x).uniform_(generator=gen)
+        gen.set_state(state)
+        sim._STEPPERS[cfg.model](p, gen)
+        rx, rs, ry = _reference_step(cfg, x, sgn, y, u)
+        torch.testing.assert_close(p.x, rx, rtol=0, atol=1e-12)
+        assert torch.equal(p.sgn, rs)
+        if cfg.model == 3:
+            torch.testing.assert_close(p.y, ry, rtol=1e-12, atol=1e-12)
