@@ -83,8 +83,9 @@ def test_kill_9_of_a_worker_mid_trial_is_retried_and_its_run_ends_failed(tmp_pat
     reaches n_trials."""
     grace, beat = 4.0, 1.0
     argv = [
-        # seconds-long trials (~10 s on an idle 2-core machine), far longer than grace + beat
-        *sweep_command(tmp_path, 4, epochs=250),
+        # trials far longer than grace + beat, or the stale trial is failed between two of the
+        # survivor's trials: 250 epochs took 3.6-5.5 s on a fast 2-core machine, 600 take 9-13 s
+        *sweep_command(tmp_path, 4, epochs=600),
         "hydra.sweeper.n_workers=2",
         f"hydra.sweeper.heartbeat_interval={beat}",
         f"hydra.sweeper.grace_period={grace}",
