@@ -118,7 +118,7 @@ def test_training_goes_on_through_an_mlflow_server_outage(tmp_path) -> None:
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",  # fail fast: the retries under test are ours
         "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
     }
-    epochs = 300
+    epochs = 600  # outlasts the server's shutdown and restart on a fast machine (300 did not)
     argv = [
         sys.executable,
         "-m",
@@ -151,9 +151,9 @@ def test_training_goes_on_through_an_mlflow_server_outage(tmp_path) -> None:
                 run_id = runs[0].info.run_id
                 break
         assert run_id is not None and train.poll() is None, "".join(out)[-3000:]
+        down = time.time() * 1000  # the server stops taking requests as soon as it is told
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-        down = time.time() * 1000
         time.sleep(4.0)
         with log.open("a") as fh:
             server = subprocess.Popen(cmd, stdout=fh, stderr=fh, start_new_session=True)
