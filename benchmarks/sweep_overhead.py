@@ -63,22 +63,28 @@ def timed(cmd: list[str], env: dict, cwd: str) -> float:
     return time.perf_counter() - t
 
 
+def run_app(python: str, config: str, n_trials: int) -> float:
+    """Wall seconds of the app in a fresh folder (where its stores land): a plain run when
+    ``n_trials`` is 0, else a sweep of that many trials."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [
+            python,
+            str(APP),
+            f"--config-name={config}",
+            f"hydra.run.dir={tmp}/run",
+            f"hydra.sweep.dir={tmp}/multirun",
+        ]
+        if n_trials:
+            cmd += [f"hydra.sweeper.n_trials={n_trials}", "-m"]
+        seconds = timed(cmd, {**os.environ, "HYDRA_FULL_ERROR": "1"}, cwd=tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return seconds
+
+
 def one_round(python: str, config: str, times: dict[str, list[float]]) -> None:
     """One plain run and sweeps of 25 and 50 trials, each in a fresh folder."""
     for key, n in (("single", 0), ("half", N_TRIALS // 2), ("full", N_TRIALS)):
-        with tempfile.TemporaryDirectory() as tmp:
-            env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
-            cmd = [
-                python,
-                str(APP),
-                f"--config-name={config}",
-                f"hydra.run.dir={tmp}/run",
-                f"hydra.sweep.dir={tmp}/multirun",
-            ]
-            if n:
-                cmd += [f"hydra.sweeper.n_trials={n}", "-m"]
-            times[key].append(timed(cmd, env, cwd=tmp))  # the app's stores land in tmp
-            shutil.rmtree(tmp, ignore_errors=True)
+        times[key].append(run_app(python, config, n))
 
 
 def cold_sweep() -> float:
@@ -87,17 +93,7 @@ def cold_sweep() -> float:
     from cellsweep.tracking.sqlite_seed import template_path
 
     template_path().unlink(missing_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [
-            sys.executable,
-            str(APP),
-            "--config-name=cellsweep",
-            f"hydra.run.dir={tmp}/run",
-            f"hydra.sweep.dir={tmp}/multirun",
-            f"hydra.sweeper.n_trials={N_TRIALS}",
-            "-m",
-        ]
-        return timed(cmd, {**os.environ, "HYDRA_FULL_ERROR": "1"}, cwd=tmp)
+    return run_app(sys.executable, "cellsweep", N_TRIALS)
 
 
 def summarize(config: str, times: dict[str, list[float]]) -> dict:

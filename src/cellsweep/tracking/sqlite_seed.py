@@ -73,8 +73,9 @@ def _build_template(template: Path) -> None:
 
 
 def seed(db: Path) -> bool:
-    """Create ``db`` as a copy of the migrated empty schema if it does not exist yet; True when
-    this call created it. Never raises: on any failure MLflow builds the store itself."""
+    """Create ``db`` (in an existing folder) as a copy of the migrated empty schema if it does
+    not exist yet; True when this call created it. Never raises: on any failure MLflow builds
+    the store itself."""
     if db.exists():
         return False
     template = template_path()
@@ -84,7 +85,6 @@ def seed(db: Path) -> bool:
             _build_template(template)
             if not _valid(template):
                 return False
-        db.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(template, tmp)
         os.link(tmp, db)  # atomic, and fails if another process created the store meanwhile
         return True

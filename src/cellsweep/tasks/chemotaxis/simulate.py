@@ -138,13 +138,12 @@ class _Particles:
             self.sgn = torch.empty(n, **kw).bernoulli_(0.5, generator=gen).mul_(2).sub_(1)
         if cfg.model == 3:
             self.y = cfg.signal.c(self.x)  # start adapted to the local signal
-        if cfg.model in (2, 3):
-            self.k = _scalars(cfg, device, dtype)
-            self.clamp_q = cfg.model == 3 or not _model2_rates_positive(cfg)
+        self.k = _scalars(cfg, device, dtype)
+        self.clamp_q = cfg.model == 3 or not _model2_rates_positive(cfg)
 
 
 def _scalars(cfg: SimConfig, device, dtype) -> dict[str, torch.Tensor]:
-    """The velocity-jump steps' constants as 0-dim tensors. A Python float operand costs torch a
+    """The steps' constants as 0-dim tensors. A Python float operand costs torch a
     wrapped-scalar conversion on every op (~1.2 µs, a fifth of a pass at N = 10^5); the values
     are rounded to ``dtype`` exactly as that conversion rounds them, so results are unchanged."""
     names = {
@@ -185,24 +184,8 @@ def _model2_rates_positive(cfg: SimConfig) -> bool:
     return lam_min > 1e-3 * cfg.turn_rate
 
 
-def _signal_into(sig: Signal, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    if sig.is_linear:
-        return torch.mul(x, sig.slope, out=out).add_(sig.offset)
-    out.copy_(sig.c(x))
-    return out
-
-
-def _sensitivity_(sens: Sensitivity, c: torch.Tensor) -> torch.Tensor:
-    """c ← S(c), in place."""
-    if sens.kind == "constant":
-        return c.fill_(sens.a)
-    if sens.kind == "linear":
-        return c.mul_(sens.b).add_(sens.a)
-    return c.mul_(math.pi).sin_().mul_(sens.b).add_(sens.a)
-
-
 def _signal_fast(p: _Particles) -> torch.Tensor:
-    """c(X) for Models II/III: X itself when c(x) = x (no copy), else written into ``p.a``."""
+    """c(X): X itself when c(x) = x (no copy), else written into ``p.a``."""
     sig = p.cfg.signal
     if not sig.is_linear:
         return p.a.copy_(sig.c(p.x))
@@ -213,7 +196,7 @@ def _signal_fast(p: _Particles) -> torch.Tensor:
 
 
 def _sensitivity_into(p: _Particles, c: torch.Tensor) -> torch.Tensor:
-    """``p.a`` ← S(c), skipping the multiplications by 1 (bitwise the same as _sensitivity_)."""
+    """``p.a`` ← S(c), skipping a multiplication by b = 1 (x·1 = x: the same bits)."""
     sens, k, out = p.cfg.sensitivity, p.k, p.a
     if sens.kind == "constant":
         return out.fill_(sens.a)
@@ -236,7 +219,7 @@ def _times_dc_(sig: Signal, x: torch.Tensor, v: torch.Tensor, scale: float) -> t
 def _step_model1(p: _Particles, gen: torch.Generator) -> None:
     cfg = p.cfg
     torch.randn(p.x.shape, generator=gen, out=p.rand, dtype=p.x.dtype, device=p.x.device)
-    drift = _sensitivity_(cfg.sensitivity, _signal_into(cfg.signal, p.x, p.a))
+    drift = _sensitivity_into(p, _signal_fast(p))
     _times_dc_(cfg.signal, p.x, drift, cfg.dt)
     p.x.add_(drift).add_(p.rand, alpha=math.sqrt(2.0 * cfg.diffusion * cfg.dt))
     _reflect_(p.x, cfg.length)
