@@ -29,7 +29,7 @@ import optuna
 from mlflow.tracking import MlflowClient
 
 from cellsweep.paths import project_root
-from cellsweep.sweep.study import make_storage
+from cellsweep.sweep.study.storage import make_storage
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import load_result, markdown_table, write_result

@@ -26,7 +26,7 @@ from statistics import median
 import optuna
 
 from cellsweep.paths import project_root
-from cellsweep.sweep.study import make_storage
+from cellsweep.sweep.study.storage import make_storage
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import markdown_table, write_result

@@ -17,7 +17,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from cellsweep.sweep.devices import visible_gpus
+from cellsweep.sweep.workers.devices import visible_gpus
 from helpers.run import TINY, run_train, store_overrides
 from helpers.sweep import load
 

@@ -68,7 +68,7 @@ def test_the_sweepers_start_up_path_imports_no_heavy_library() -> None:
     heavy = ("matplotlib", "lightning", "torch", "mlflow")
     code = (
         "import sys, hydra_plugins.cellsweep_sweeper.cellsweep_sweeper, "
-        "cellsweep.sweep.hydra_sweep, cellsweep.sweep.engine; "
+        "cellsweep.sweep.plugin.run, cellsweep.sweep.engine; "
         f"print([m for m in {heavy!r} if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cellsweep import OptunaPruning
-from cellsweep.sweep.context import TrialContext, trial_scope
+from cellsweep.sweep.api import TrialContext, trial_scope
 
 
 class Tiny(L.LightningModule):

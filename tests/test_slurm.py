@@ -276,7 +276,7 @@ def test_a_request_no_node_can_meet_is_reported_and_cancelled(
     from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
     from omegaconf import OmegaConf
 
-    from cellsweep.sweep.submit import make_executor, submit_workers
+    from cellsweep.sweep.workers.slurm import make_executor, submit_workers
 
     monkeypatch.setenv("SLURM_CONF", slurm["SLURM_CONF"])
     launcher = OmegaConf.to_container(OmegaConf.structured(SlurmQueueConf))

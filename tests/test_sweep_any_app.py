@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from cellsweep.sweep.study import make_storage
+from cellsweep.sweep.study.storage import make_storage
 
 APP_DIR = Path(__file__).parent / "apps" / "stock_app"
 APP = APP_DIR / "stock_train.py"

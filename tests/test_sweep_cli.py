@@ -10,7 +10,7 @@ import optuna
 import pytest
 
 from cellsweep.cli import main as cli_main
-from cellsweep.sweep.study import make_storage
+from cellsweep.sweep.study.storage import make_storage
 from helpers.run import ROOT, run_train, store_overrides
 from helpers.sweep import load, mlflow_runs, sweep_args
 

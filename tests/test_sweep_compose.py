@@ -9,7 +9,7 @@ from hydra.errors import ConfigCompositionException
 from hydra.types import RunMode
 
 from cellsweep.paths import config_dir
-from cellsweep.sweep.compose import TrialComposer, _plain
+from cellsweep.sweep.plugin.compose import TrialComposer, _plain
 
 
 @pytest.fixture()
@@ -71,7 +71,7 @@ def test_the_window_study_ships_the_pruner_its_benchmarks_chose(loader) -> None:
     trials, 5 warm-up epochs), kept over successive halving for the S it leads to."""
     import optuna
 
-    from cellsweep.sweep.study import make_pruner
+    from cellsweep.sweep.study.storage import make_pruner
 
     pruner = make_pruner(_master(loader, "sweep=chemotaxis/window").hydra.sweeper.pruner)
     assert isinstance(pruner, optuna.pruners.MedianPruner)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cellsweep.sweep.devices import visible_gpus, worker_gpus
+from cellsweep.sweep.workers.devices import visible_gpus, worker_gpus
 
 STAND_IN = str(Path(__file__).parent / "stand_in_gpus")
 

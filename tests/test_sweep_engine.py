@@ -14,8 +14,8 @@ import pytest
 from optuna.trial import TrialState
 
 from cellsweep.sweep.engine import InterruptWatch, SweepSettings, fail_stale_trials, run_study
-from cellsweep.sweep.space import parse_space
-from cellsweep.sweep.study import make_storage
+from cellsweep.sweep.space.grammar import parse_space
+from cellsweep.sweep.study.storage import make_storage
 
 
 def test_a_trial_taken_for_stale_while_it_ran_does_not_stop_its_worker(tmp_path: Path, caplog):
@@ -188,8 +188,8 @@ class _SlowTracker:
 def test_workers_are_spawned_before_the_parent_run_opens_and_find_it(tmp_path: Path) -> None:
     """The extra workers start with the command; the parent run opens while they import, and
     its id reaches them through the study under their launch key."""
-    from cellsweep.sweep import attrs
-    from cellsweep.sweep.parent import wait_parent_run
+    from cellsweep.sweep.engine import wait_parent_run
+    from cellsweep.sweep.study import attrs
 
     settings = SweepSettings(n_trials=2, params={"x": "interval(0.0, 1.0)"}, study_name="s")
     tracker, spawned, parents = _SlowTracker(), [], []
@@ -214,8 +214,8 @@ def test_workers_are_spawned_before_the_parent_run_opens_and_find_it(tmp_path: P
 
 
 def test_a_worker_waits_for_its_parent_run_and_gives_up_with_a_reason(tmp_path: Path) -> None:
-    from cellsweep.sweep import attrs
-    from cellsweep.sweep.parent import wait_parent_run
+    from cellsweep.sweep.engine import wait_parent_run
+    from cellsweep.sweep.study import attrs
 
     storage = make_storage(None, tmp_path / "j.journal")
     study = optuna.create_study(study_name="s", storage=storage)

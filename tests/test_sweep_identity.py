@@ -10,8 +10,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from cellsweep.cli import main as cli_main
-from cellsweep.sweep.identity import FINGERPRINT_ATTR, study_identity
-from cellsweep.sweep.study import make_storage
+from cellsweep.sweep.study.identity import FINGERPRINT_ATTR, study_identity
+from cellsweep.sweep.study.storage import make_storage
 from cellsweep.tasks.density_pinn.simulate import SimCfg, simulate, write
 from helpers.run import run_train, store_overrides
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from cellsweep.sweep import figure_process
-from cellsweep.sweep.record import counts, state_counts
-from cellsweep.sweep.report import numeric_params, study_figures, study_summary
-from cellsweep.sweep.study import make_storage
+from cellsweep.sweep.report import figure_process
+from cellsweep.sweep.report.summary import numeric_params, study_figures, study_summary
+from cellsweep.sweep.study.record import counts, state_counts
+from cellsweep.sweep.study.storage import make_storage
 
 
 def study_of(n: int = 6) -> optuna.Study:

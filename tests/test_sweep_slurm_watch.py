@@ -1,4 +1,4 @@
-"""How the Slurm watch reads a task's end (cellsweep.sweep.slurm_watch), without a scheduler.
+"""How the Slurm watch reads a task's end (cellsweep.sweep.workers.squeue), without a scheduler.
 
 The queue's answer is set by hand and the task's files are written as submitit writes them; the
 real squeue/scancel path is tests/test_slurm.py. This runs everywhere, in a second.
@@ -10,7 +10,7 @@ import pickle
 import time
 from pathlib import Path
 
-from cellsweep.sweep.slurm_watch import SlurmArray, SlurmWorker
+from cellsweep.sweep.workers.squeue import SlurmArray, SlurmWorker
 
 
 class Paths:

@@ -16,7 +16,7 @@ from optuna.distributions import (
 )
 
 from cellsweep.errors import ConfigError
-from cellsweep.sweep.space import SearchSpace, parse_space, suggest, to_override
+from cellsweep.sweep.space.grammar import SearchSpace, parse_space, suggest, to_override
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

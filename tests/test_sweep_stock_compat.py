@@ -17,10 +17,12 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from cellsweep.errors import ConfigError
-from cellsweep.sweep import app_defaults, relaunch, stock
 from cellsweep.sweep.engine import outcome_of
-from cellsweep.sweep.results import write_results
-from cellsweep.sweep.space import parse_space, suggest
+from cellsweep.sweep.plugin import defaults
+from cellsweep.sweep.plugin import run as relaunch
+from cellsweep.sweep.report.results import write_results
+from cellsweep.sweep.space import stock
+from cellsweep.sweep.space.grammar import parse_space, suggest
 
 
 @pytest.mark.parametrize(
@@ -189,15 +191,15 @@ def test_workers_relaunch_the_app_that_was_started(tmp_path, monkeypatch) -> Non
 def test_defaults_need_no_key_in_the_app_and_each_can_be_turned_off(tmp_path) -> None:
     hydra_node = {"runtime": {"cwd": str(tmp_path)}, "job": {"name": "app"}}
     plain = OmegaConf.create({"hydra": hydra_node, "storage": "s3://bucket"})  # the app's own key
-    tracking = app_defaults.tracking_config(plain, None)
+    tracking = defaults.tracking_config(plain, None)
     assert tracking["uri"] == f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     assert tracking["experiment"] == "app"
-    assert app_defaults.tracking_config(plain, False) is None
-    assert app_defaults.tracking_config(plain, {"experiment": "e"})["experiment"] == "e"
-    assert app_defaults.sweeps_dir(plain, None) == tmp_path / "sweeps"
-    assert app_defaults.sweeps_dir(plain, "/elsewhere") == Path("/elsewhere")
-    assert app_defaults.storage_spec(plain, None) is None  # the journal file in sweeps_dir
-    assert app_defaults.storage_spec(plain, "memory") == "memory"
+    assert defaults.tracking_config(plain, False) is None
+    assert defaults.tracking_config(plain, {"experiment": "e"})["experiment"] == "e"
+    assert defaults.sweeps_dir(plain, None) == tmp_path / "sweeps"
+    assert defaults.sweeps_dir(plain, "/elsewhere") == Path("/elsewhere")
+    assert defaults.storage_spec(plain, None) is None  # the journal file in sweeps_dir
+    assert defaults.storage_spec(plain, "memory") == "memory"
     own = OmegaConf.create(  # cellsweep-train's nodes are used when the sweeper says nothing
         {
             "hydra": hydra_node,
@@ -206,7 +208,7 @@ def test_defaults_need_no_key_in_the_app_and_each_can_be_turned_off(tmp_path) ->
             "storage": {"name": "postgres", "url": None},
         }
     )
-    assert app_defaults.tracking_config(own, None) is None
-    assert app_defaults.sweeps_dir(own, None) == Path("/s")
+    assert defaults.tracking_config(own, None) is None
+    assert defaults.sweeps_dir(own, None) == Path("/s")
     with pytest.raises(ConfigError, match="CELLSWEEP_OPTUNA_STORAGE"):
-        app_defaults.storage_spec(own, None)
+        defaults.storage_spec(own, None)

@@ -12,7 +12,7 @@ import pytest
 from optuna.trial import TrialState
 
 from cellsweep.sweep.engine import WORKER_ID
-from cellsweep.sweep.study import make_storage
+from cellsweep.sweep.study.storage import make_storage
 from helpers.run import run_train
 from helpers.sweep import load, mlflow_runs, sweep_args
 

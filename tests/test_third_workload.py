@@ -15,7 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from cellsweep.errors import ConfigError
-from cellsweep.sweep.study import make_storage
+from cellsweep.sweep.study.storage import make_storage
 from cellsweep.tasks.base import Workload, resolve_workload
 from helpers.run import run_train, store_overrides
 

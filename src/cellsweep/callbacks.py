@@ -12,12 +12,40 @@ import logging
 import math
 
 import lightning as L
+import optuna
 
-from cellsweep.sweep.context import current_trial
-from cellsweep.sweep.pruning import OptunaPruning as _TrialPruning
+from cellsweep.sweep.api import current_trial
 from cellsweep.tracking.callback import scalar_metrics
 
 log = logging.getLogger("cellsweep")
+
+
+class EpochReporter(L.Callback):
+    """Reports ``monitor`` each epoch (step = epoch); raises ``optuna.TrialPruned`` to stop.
+
+    Only single-objective studies prune (Optuna's pruners do not support several objectives).
+    """
+
+    def __init__(self, trial: optuna.Trial, monitor: str, enabled: bool = True) -> None:
+        self.trial, self.monitor, self.enabled = trial, monitor, enabled
+        self.reported = 0
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Report each epoch, so the pruner can stop a hopeless fit early."""
+        if trainer.sanity_checking or not self.enabled:
+            return
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None:
+            return
+        value = float(value)
+        if not math.isfinite(value):
+            return  # a non-finite objective fails the trial at its end, not here
+        self.trial.report(value, step=trainer.current_epoch)
+        self.reported += 1
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(
+                f"pruned at epoch {trainer.current_epoch} with {self.monitor}={value:.6g}"
+            )
 
 
 class OptunaPruning(L.Callback):
@@ -29,7 +57,7 @@ class OptunaPruning(L.Callback):
 
     def __init__(self, monitor: str | None = None, log_metrics: bool = True) -> None:
         self.monitor, self.log_metrics = monitor, log_metrics
-        self._pruning: _TrialPruning | None = None
+        self._pruning: EpochReporter | None = None
         self._warned = False
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -38,7 +66,7 @@ class OptunaPruning(L.Callback):
         self._pruning = None
         if ctx is not None:
             monitor = self.monitor or ctx.objectives[0]
-            self._pruning = _TrialPruning(ctx.trial, monitor, enabled=ctx.pruning)
+            self._pruning = EpochReporter(ctx.trial, monitor, enabled=ctx.pruning)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Sends the epoch's metrics to the trial's run; Optuna may prune on the monitored one."""

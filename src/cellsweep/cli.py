@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from cellsweep.cli_errors import run_cli
 from cellsweep.errors import ConfigError
@@ -20,7 +21,7 @@ from cellsweep.tracking.run import UI_QUERY
 
 def default_store() -> tuple[str, Path]:
     """The embedded store of conf/tracking/local.yaml: (backend URI, artifact root)."""
-    from cellsweep.sweep.app_defaults import mlflow_store
+    from cellsweep.sweep.plugin.defaults import mlflow_store
 
     return mlflow_store(project_root())
 
@@ -109,8 +110,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def _storage(args: argparse.Namespace):
     """The study storage to read; a journal file that does not exist is an error, not created."""
-    from cellsweep.sweep.app_defaults import journal_path
-    from cellsweep.sweep.study import make_storage
+    from cellsweep.sweep.plugin.defaults import journal_path
+    from cellsweep.sweep.study.storage import make_storage
 
     default = journal_path(project_root() / "sweeps")
     spec = args.storage
@@ -132,7 +133,7 @@ def cmd_studies(args: argparse.Namespace) -> int:
     """List the studies in the storage with their trial counts and best values."""
     import optuna
 
-    from cellsweep.sweep.identity import FINGERPRINT_ATTR, IDENTITY_ATTR
+    from cellsweep.sweep.study.identity import FINGERPRINT_ATTR, IDENTITY_ATTR
 
     summaries = optuna.get_all_study_summaries(_storage(args), include_best_trial=True)
     if not summaries:
@@ -151,7 +152,7 @@ def cmd_studies(args: argparse.Namespace) -> int:
 
 def cmd_best(args: argparse.Namespace) -> int:
     """Print the best value, params and MLflow run id of a study."""
-    from cellsweep.sweep.adopt import load_study, summary_lines
+    from cellsweep.adopt import load_study, summary_lines
 
     for line in summary_lines(load_study(_storage(args), args.study)):
         print(line)
@@ -160,8 +161,8 @@ def cmd_best(args: argparse.Namespace) -> int:
 
 def cmd_adopt(args: argparse.Namespace) -> int:
     """Write conf/experiment/adopted/<study>.yaml from the study's best trial."""
+    from cellsweep.adopt import adopted_yaml, best_trial, load_study
     from cellsweep.paths import config_dir
-    from cellsweep.sweep.adopt import adopted_yaml, best_trial, load_study
 
     study = load_study(_storage(args), args.study)
     text = adopted_yaml(study, best_trial(study), config_dir())
@@ -173,10 +174,31 @@ def cmd_adopt(args: argparse.Namespace) -> int:
     return 0
 
 
+def write_report(study: Any, out_dir: Path) -> list[Path]:
+    """Write summary.json, trials.csv and the PNG plots; returns the paths written."""
+    import json
+
+    from cellsweep.sweep.report.summary import study_figures, study_summary, trials_table
+    from cellsweep.sweep.study import attrs
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    objectives = study.user_attrs.get(attrs.OBJECTIVES) or ["value"]
+    written = []
+    summary = out_dir / "summary.json"
+    summary.write_text(json.dumps(study_summary(study, objectives), indent=2, default=str) + "\n")
+    written.append(summary)
+    table = out_dir / "trials.csv"
+    table.write_text(trials_table(study))
+    written.append(table)
+    for name, fig in study_figures(study, objectives).items():
+        fig.savefig(out_dir / name)
+        written.append(out_dir / name)
+    return written
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Write a study's plots and trial table to a folder (no MLflow needed)."""
-    from cellsweep.sweep.adopt import load_study
-    from cellsweep.sweep.cli_report import write_report
+    from cellsweep.adopt import load_study
 
     out = Path(args.out) if args.out else project_root() / "sweeps" / "reports" / args.study
     for path in write_report(load_study(_storage(args), args.study), out):

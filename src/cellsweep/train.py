@@ -27,13 +27,13 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from cellsweep.callbacks import EpochReporter
 from cellsweep.cli_errors import USER_ERRORS, run_cli, user_message
 from cellsweep.errors import ConfigError, UserInputExit
 from cellsweep.paths import config_dir, project_root, register_resolvers
-from cellsweep.sweep import attrs
-from cellsweep.sweep.context import TrialContext, current_trial
-from cellsweep.sweep.pruning import OptunaPruning
-from cellsweep.sweep.record import outcome_of
+from cellsweep.sweep.api import TrialContext, current_trial
+from cellsweep.sweep.study import attrs
+from cellsweep.sweep.study.record import outcome_of
 from cellsweep.tasks.base import TaskRun, Workload, resolve_workload
 from cellsweep.threads import data_threads, parse_threads, train_threads
 from cellsweep.tracking import (
@@ -52,7 +52,7 @@ from cellsweep.tracking.callback import MLflowEpochMetrics, scalar_metrics
 log = logging.getLogger("cellsweep.train")
 register_resolvers()
 # Each trial's MLflow run is opened here (with per-epoch metrics and artifacts), so the sweeper
-# opens none of its own (cellsweep.sweep.hydra_sweep.app_logs_trial_runs).
+# opens none of its own (cellsweep.sweep.plugin.run.app_logs_trial_runs).
 LOGS_TRIAL_RUNS = True
 
 
@@ -206,7 +206,7 @@ def prepare_fit(cfg: DictConfig) -> Fit:
     epoch_logger = MLflowEpochMetrics()
     callbacks: list[L.Callback] = [epoch_logger] if settings.enabled else []
     if ctx is not None:
-        callbacks.append(OptunaPruning(ctx.trial, ctx.objectives[0], enabled=ctx.pruning))
+        callbacks.append(EpochReporter(ctx.trial, ctx.objectives[0], enabled=ctx.pruning))
     trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer_args.pop("threads", None)  # cellsweep's key (threads.py), not the Trainer's
     trainer: L.Trainer = hydra.utils.instantiate(trainer_args, callbacks=callbacks)

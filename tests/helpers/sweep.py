@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 from mlflow.tracking import MlflowClient
 
-from cellsweep.sweep.study import make_storage
+from cellsweep.sweep.study.storage import make_storage
 from helpers.run import TINY, store_overrides
 
 

@@ -6,10 +6,10 @@ prune); more processes on the same storage pull trials concurrently. The study e
 command resumes. A job that raises, or returns NaN or inf, fails its trial, and the sweep goes on
 while the failed fraction stays within ``max_failure_rate``.
 
-One part per job: ``open_sweep`` (study, storage, identity), ``parent.start_parent_run`` (the
+One part per job: ``open_sweep`` (study, storage, identity), ``start_parent_run`` (the
 MLflow parent run, opened while the spawned workers start), ``ask_next`` (count
 and ask under the lock), ``run_trial`` (the job with its heartbeat), ``record.record_outcome``
-(tell the study), and the watching parts in ``heartbeat.py`` and ``watch.py``.
+(tell the study), and the watching parts in ``study/heartbeat.py`` and ``workers/watch.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import contextlib
 import logging
 import tempfile
 import time
+import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,16 +28,16 @@ from typing import Any
 import optuna
 
 from cellsweep.errors import ConfigError
-from cellsweep.sweep import attrs, figure_process, record
-from cellsweep.sweep.context import TrialContext, trial_scope
-from cellsweep.sweep.heartbeat import WORKER_ID, Heartbeat, fail_stale_trials
-from cellsweep.sweep.identity import StudyIdentity
-from cellsweep.sweep.parent import new_launch, start_parent_run, wait_parent_run
-from cellsweep.sweep.record import TrialOutcome, counts, outcome_of, progress_line
-from cellsweep.sweep.report import study_figures, study_summary
+from cellsweep.sweep.api import TrialContext, trial_scope
+from cellsweep.sweep.report import figure_process
+from cellsweep.sweep.report.summary import study_figures, study_summary
 from cellsweep.sweep.settings import SweepSettings, objective_names
-from cellsweep.sweep.space import SearchSpace, suggest
-from cellsweep.sweep.study import (
+from cellsweep.sweep.space.grammar import SearchSpace, suggest
+from cellsweep.sweep.study import attrs, record
+from cellsweep.sweep.study.heartbeat import WORKER_ID, Heartbeat, fail_stale_trials
+from cellsweep.sweep.study.identity import StudyIdentity
+from cellsweep.sweep.study.record import TrialOutcome, counts, outcome_of, progress_line
+from cellsweep.sweep.study.storage import (
     MEMORY,
     ask_lock,
     make_pruner,
@@ -47,7 +48,7 @@ from cellsweep.sweep.study import (
     seeded,
 )
 from cellsweep.sweep.tracker import FINISHED, StudyTracker
-from cellsweep.sweep.watch import (
+from cellsweep.sweep.workers.watch import (
     InterruptWatch,
     Worker,
     check_alive,
@@ -70,6 +71,59 @@ __all__ = [
 ]
 log = logging.getLogger("cellsweep.sweep")
 RunJob = Callable[[list[str], TrialContext], tuple[Any, BaseException | None]]
+
+
+# The study's MLflow parent run, opened while the workers start rather than before them.
+#
+# A launch's workers are started first, with a launch key; the launching process then opens (or,
+# on resume, reopens) the parent run under the study's lock and publishes its id in the study,
+# under that key. A worker's trials need the id only when their child runs open, by which time a
+# worker's start-up (seconds of imports) has almost always outlasted the run's creation, so the
+# two overlap instead of adding up (issue 14: workers that start at once).
+WAIT_S = 300.0  # a worker gives up on a parent run that never appears (its launcher died)
+
+
+def new_launch() -> str:
+    """A key for this command's launch: its workers find the parent run under it."""
+    return uuid.uuid4().hex[:12]
+
+
+def start_parent_run(
+    study: optuna.Study,
+    lock: object,
+    tracker: StudyTracker,
+    n_trials: int,
+    directions: list[str],
+    objectives: list[str],
+    resumed: bool,
+    identity: StudyIdentity | None,
+    launch: str | None,
+) -> str:
+    """Open the parent run under the study's lock (processes launched together, or launched
+    separately on one PostgreSQL, make one run), then publish its id for ``launch``'s workers."""
+    fingerprint = identity.fingerprint if identity is not None else None
+    with lock:  # type: ignore[attr-defined]
+        run_id = tracker.start(
+            str(study.study_name), n_trials, directions, objectives, resumed, fingerprint
+        )
+        if launch:
+            study.set_user_attr(attrs.parent_run_key(launch), run_id)
+    return run_id
+
+
+def wait_parent_run(study: optuna.Study, launch: str, timeout: float = WAIT_S) -> str:
+    """The parent run's id as the launching process published it, waiting while it is opened."""
+    key, deadline = attrs.parent_run_key(launch), time.monotonic() + timeout
+    while True:
+        run_id = study.user_attrs.get(key)
+        if run_id:
+            return str(run_id)
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"the study's MLflow parent run did not appear within {timeout:.0f} s "
+                "(did the command that started this worker end?)"
+            )
+        time.sleep(0.2)
 
 
 @dataclass
@@ -380,7 +434,7 @@ def _finish(
     status: str,
 ) -> None:
     """Close the parent run with the summary and the plots: drawn by the figure process where
-    it stands ready, here otherwise (report.py imports matplotlib only then, never on a
+    it stands ready, here otherwise (report/summary.py imports matplotlib only then, never on a
     worker's start-up path)."""
     summary = study_summary(sweep.study, sweep.objectives)
     with tempfile.TemporaryDirectory(prefix="cellsweep-figures-") as tmp:

@@ -15,7 +15,7 @@ FINISHED, FAILED, KILLED = "FINISHED", "FAILED", "KILLED"
 @runtime_checkable
 class StudyTracker(Protocol):
     """The study's parent run: opened once, while the spawned workers start (they find its id in
-    the study, sweep/parent.py), and closed with the summary."""
+    the study, sweep/engine.py), and closed with the summary."""
 
     def start(
         self,

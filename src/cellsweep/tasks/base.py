@@ -8,7 +8,7 @@ fits, then it logs whatever ``TaskRun.report`` returns. A task config derives fr
 ``task._target_`` names either the workload itself (a module, class or object with ``check`` and
 ``build``: ``_target_: my_pkg.logistic``) or, as the built-in configs do, its ``build`` function
 (``_target_: cellsweep.tasks.chemotaxis.build``), whose parent is then the workload. The second
-form keeps the value that existing studies were fingerprinted with (sweep/identity.py).
+form keeps the value that existing studies were fingerprinted with (sweep/study/identity.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A thin Hydra Sweeper plugin: the config node and registration here, the work in cellsweep.sweep.
 
-The keys are declared once, in ``cellsweep.sweep.keys.SweeperKeys`` (the stock
+The keys are declared once, in ``cellsweep.sweep.settings.SweeperKeys`` (the stock
 ``hydra-optuna-sweeper``'s keys plus cellsweep's own); this node adds only what Hydra needs to
 build the sweeper. None of them needs a key in the app's own config.
 """
@@ -19,7 +19,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
 from cellsweep.sweep.compat import guard_sweeper_instantiation
-from cellsweep.sweep.keys import SweeperKeys
+from cellsweep.sweep.settings import SweeperKeys
 from hydra_plugins.cellsweep_sweeper import samplers
 
 STOCK_TARGET = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
@@ -59,7 +59,7 @@ def _cli(fn: Any) -> Any:
 
 
 class CellsweepSweeper(Sweeper):
-    """Hydra's Sweeper interface; the work is cellsweep.sweep.hydra_sweep's."""
+    """Hydra's Sweeper interface; the work is cellsweep.sweep.plugin.run's."""
 
     def __init__(self, **kwargs: Any) -> None:
         self.kwargs = kwargs
@@ -75,7 +75,7 @@ class CellsweepSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> Any:
         """Hydra's entry into cellsweep's sweep, with cellsweep's error rules."""
-        from cellsweep.sweep.hydra_sweep import run_hydra_sweep
+        from cellsweep.sweep.plugin.run import run_hydra_sweep
 
         return _cli(lambda: run_hydra_sweep(self, arguments))
 

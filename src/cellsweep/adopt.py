@@ -17,9 +17,9 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from cellsweep.errors import ConfigError
-from cellsweep.sweep import attrs
-from cellsweep.sweep.identity import FINGERPRINT_CHARS
-from cellsweep.sweep.record import state_counts
+from cellsweep.sweep.study import attrs
+from cellsweep.sweep.study.identity import FINGERPRINT_CHARS
+from cellsweep.sweep.study.record import state_counts
 
 UNSAFE = re.compile(r"\$\{|_target_")
 

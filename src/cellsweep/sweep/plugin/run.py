@@ -18,27 +18,50 @@ from hydra.core.utils import JobStatus, run_job
 from omegaconf import OmegaConf, open_dict
 
 from cellsweep.errors import ConfigError
-from cellsweep.sweep import app_defaults, attrs, stock
+from cellsweep.sweep.api import TrialContext
 from cellsweep.sweep.compat import job_return_value
-from cellsweep.sweep.compose import TrialComposer
-from cellsweep.sweep.context import TrialContext
-from cellsweep.sweep.devices import VISIBLE, cuda_started, visible_gpus, worker_gpus
 from cellsweep.sweep.engine import run_study
-from cellsweep.sweep.identity import study_identity
-from cellsweep.sweep.keys import PLUMBING, STOCK_ONLY
-from cellsweep.sweep.record import outcome_of
-from cellsweep.sweep.relaunch import app_command
-from cellsweep.sweep.results import write_results
-from cellsweep.sweep.settings import SweepSettings
-from cellsweep.sweep.space import SearchSpace, parse_space, suggest
-from cellsweep.sweep.study import MEMORY, normalize_directions
-from cellsweep.sweep.submit import launcher_kind, make_executor, submit_workers
+from cellsweep.sweep.plugin import defaults
+from cellsweep.sweep.plugin.compose import TrialComposer
+from cellsweep.sweep.report.results import write_results
+from cellsweep.sweep.settings import PLUMBING, STOCK_ONLY, SweepSettings
+from cellsweep.sweep.space import stock
+from cellsweep.sweep.space.grammar import SearchSpace, parse_space, suggest
+from cellsweep.sweep.study import attrs
+from cellsweep.sweep.study.identity import study_identity
+from cellsweep.sweep.study.record import outcome_of
+from cellsweep.sweep.study.storage import MEMORY, normalize_directions
 from cellsweep.sweep.tracker import StudyTracker, TrialRuns
-from cellsweep.sweep.watch import Worker
+from cellsweep.sweep.workers.devices import VISIBLE, cuda_started, visible_gpus, worker_gpus
+from cellsweep.sweep.workers.slurm import launcher_kind, make_executor, submit_workers
+from cellsweep.sweep.workers.watch import Worker
 
-WORKER_ENV, LAUNCH_ENV = "CELLSWEEP_SWEEP_WORKER", "CELLSWEEP_LAUNCH"  # parent.py: the run's key
+# the launch key finds the parent run (engine.py)
+WORKER_ENV, LAUNCH_ENV = "CELLSWEEP_SWEEP_WORKER", "CELLSWEEP_LAUNCH"
 STUDY_ENV = "CELLSWEEP_STUDY_NAME"  # spawned workers join their parent's study by name
 THREADS_ENV = "CELLSWEEP_THREADS"
+
+
+# The command that started this sweep, to start its workers: the same app, not cellsweep-train.
+#
+# A worker is one more process of the app that was launched, with the same overrides: a script
+# (``python app.py``), a module (``python -m pkg.app``) or a console script (``cellsweep-train``,
+# whose file is a Python script). When none of these can be told (the app was called in-process,
+# as tests do), the module of the task function is run with ``-m``.
+def app_command(task_function: Any, cwd: str | Path | None = None) -> list[str]:
+    """``[python, <how the app was started>]``, without its arguments."""
+    main = sys.modules.get("__main__")
+    module = getattr(task_function, "__module__", None) or ""
+    base = Path(cwd) if cwd else Path.cwd()
+    if module == "__main__" and main is not None:
+        spec = getattr(main, "__spec__", None)
+        if spec is not None and spec.name:  # python -m pkg.app
+            return [sys.executable, "-m", spec.name.removesuffix(".__main__")]
+        return [sys.executable, str((base / sys.argv[0]).resolve())]  # python app.py
+    script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if script is not None and (base / script).is_file():  # a console script, or a wrapper
+        return [sys.executable, str((base / script).resolve())]
+    return [sys.executable, "-m", module]
 
 
 def split_arguments(arguments: list[str]) -> tuple[dict[str, str], list[str], set[str]]:
@@ -130,8 +153,8 @@ def flat_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def default_study_name(config, fingerprint: str) -> str:
     """``<sweep config or app job name>-<fingerprint>``: the same command finds its study again,
-    another data file, task, fixed override or space gets a study of its own (identity.py), and
-    two apps never share one name."""
+    another data file, task, fixed override or space gets a study of its own
+    (study/identity.py), and two apps never share one name."""
     choice = config.hydra.runtime.choices.get("sweep")
     base = str(choice).replace("/", "-") if choice else str(config.hydra.job.name)
     return f"{base}-{fingerprint}"
@@ -161,7 +184,7 @@ def read_settings(
     # the sampler arrives as config (_recursive_: False on the sweeper node): the engine
     # rebuilds it with a derived seed for each ask, so the study never replays its draws
     kw = {k: stock.plain(v) for k, v in sweeper.kwargs.items() if k not in PLUMBING}
-    stock_keys = {k: kw.pop(k, None) for k in STOCK_ONLY}  # stock.py maps them
+    stock_keys = {k: kw.pop(k, None) for k in STOCK_ONLY}  # space/stock.py maps them
     cli_space, fixed, pinned = split_arguments(arguments)
     params = {k: v for k, v in flat_params(kw.get("params") or {}).items() if k not in pinned}
     unknown = sorted(set(kw) - {f.name for f in dataclasses.fields(SweepSettings)})
@@ -193,9 +216,7 @@ def read_settings(
 def make_trackers(sweeper: Any) -> tuple[StudyTracker | None, TrialRuns | None]:
     """The study's tracker (workers too: they fail stale trials' runs) and, for an app that
     opens no MLflow run of its own, the trials' child runs; (None, None) without MLflow."""
-    tracking = app_defaults.tracking_config(
-        sweeper.config, stock.plain(sweeper.kwargs.get("tracking"))
-    )
+    tracking = defaults.tracking_config(sweeper.config, stock.plain(sweeper.kwargs.get("tracking")))
     if tracking is None:
         return None, None
     tracker_path, runs_path = sweeper.kwargs.get("tracker"), sweeper.kwargs.get("trial_runs")
@@ -270,7 +291,7 @@ class HydraJobs:
         """This same command as a worker: the app that was started, with its overrides."""
         config = self.sweeper.config
         return [
-            *app_command(self.sweeper.task_function, app_defaults.launch_dir(config)),
+            *app_command(self.sweeper.task_function, defaults.launch_dir(config)),
             *sys.argv[1:],
             "hydra.sweeper.n_workers=1",
             "hydra.sweeper.n_jobs=null",
@@ -302,7 +323,7 @@ class HydraJobs:
             os.environ[VISIBLE] = gpus[0]
         on = f"; one GPU each, workers 0-{n} on {VISIBLE}={','.join(map(str, gpus))}"
         print(f"starting {n} more worker process(es){on if gpus[0] else ''}", flush=True)
-        cwd = app_defaults.launch_dir(self.sweeper.config)
+        cwd = defaults.launch_dir(self.sweeper.config)
         return [
             subprocess.Popen(
                 self.worker_argv(),
@@ -329,8 +350,8 @@ def run_hydra_sweep(sweeper: Any, arguments: list[str]) -> Any:
     threads = int(os.environ.get(THREADS_ENV, 0)) if worker else settings.threads()
     if threads:
         set_threads(threads)
-    folder = app_defaults.sweeps_dir(config, sweeper.kwargs.get("sweeps_dir"))
-    settings.storage = app_defaults.storage_spec(config, settings.storage)
+    folder = defaults.sweeps_dir(config, sweeper.kwargs.get("sweeps_dir"))
+    settings.storage = defaults.storage_spec(config, settings.storage)
     if settings.storage == MEMORY and settings.n_workers > 1:
         raise ConfigError(
             "hydra.sweeper.storage=memory keeps the study in one process: n_workers 1"
@@ -347,7 +368,7 @@ def run_hydra_sweep(sweeper: Any, arguments: list[str]) -> Any:
         space,
         fixed,
         config.get("objective"),
-        app_defaults.journal_path(folder),
+        defaults.journal_path(folder),
         jobs.run_one,
         tracker,
         spawn_workers=jobs.spawn,

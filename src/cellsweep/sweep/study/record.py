@@ -20,7 +20,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from cellsweep.errors import SweepAborted
-from cellsweep.sweep import attrs, compat
+from cellsweep.sweep import compat
+from cellsweep.sweep.study import attrs
 
 log = logging.getLogger("cellsweep.sweep")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)

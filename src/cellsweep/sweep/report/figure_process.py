@@ -34,7 +34,7 @@ class FigureProcess:
     def __init__(self) -> None:
         env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cellsweep.sweep.figure_process"],
+            [sys.executable, "-m", "cellsweep.sweep.report.figure_process"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -105,8 +105,8 @@ def _serve() -> int:
     import optuna.importance  # fANOVA imports scikit-learn: the slow import
     from optuna.visualization import matplotlib as _ovm  # noqa: F401
 
-    from cellsweep.sweep.report import study_figures
-    from cellsweep.sweep.study import make_storage
+    from cellsweep.sweep.report.summary import study_figures
+    from cellsweep.sweep.study.storage import make_storage
 
     line = sys.stdin.readline()
     if not line.strip():

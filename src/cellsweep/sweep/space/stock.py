@@ -26,7 +26,7 @@ from optuna.distributions import (
 )
 
 from cellsweep.errors import ConfigError
-from cellsweep.sweep.space import SearchSpace
+from cellsweep.sweep.space.grammar import SearchSpace
 
 log = logging.getLogger("cellsweep.sweep")
 

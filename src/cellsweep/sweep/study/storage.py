@@ -22,7 +22,12 @@ import optuna
 from omegaconf import OmegaConf
 
 from cellsweep.errors import ConfigError
-from cellsweep.sweep.identity import FINGERPRINT_ATTR, IDENTITY_ATTR, StudyIdentity, differences
+from cellsweep.sweep.study.identity import (
+    FINGERPRINT_ATTR,
+    IDENTITY_ATTR,
+    StudyIdentity,
+    differences,
+)
 
 MEMORY = "memory"  # storage: the study lives in this process only
 PRUNERS = {

@@ -16,8 +16,8 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
-from cellsweep.sweep import attrs
-from cellsweep.sweep.record import state_counts
+from cellsweep.sweep.study import attrs
+from cellsweep.sweep.study.record import state_counts
 
 log = logging.getLogger(__name__)
 

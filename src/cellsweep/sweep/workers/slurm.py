@@ -5,7 +5,7 @@ trial: the launcher's settings (partition, time limit, CPUs, ...) become one sub
 of ``n_workers`` copies of the sweep command. The parent process runs no trial itself; it
 watches the study, shows progress, fails stale trials, and closes the study when it is done.
 The mapping of the launcher's keys to submitit's is the one Hydra's launcher applies.
-On Slurm the tasks are watched by ``slurm_watch`` (squeue), not by submitit's sacct calls.
+On Slurm the tasks are watched by ``workers/squeue.py``, not by submitit's sacct calls.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 from cellsweep.errors import ConfigError
 from cellsweep.sweep.compat import BASIC_LAUNCHER
-from cellsweep.sweep.slurm_watch import SlurmArray, SlurmWorker
+from cellsweep.sweep.workers.squeue import SlurmArray, SlurmWorker
 
 SUBMITIT_LAUNCHERS = {
     "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher": "slurm",

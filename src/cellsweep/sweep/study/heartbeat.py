@@ -19,8 +19,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from cellsweep.sweep import attrs, compat
-from cellsweep.sweep.record import requeue
+from cellsweep.sweep import compat
+from cellsweep.sweep.study import attrs
+from cellsweep.sweep.study.record import requeue
 from cellsweep.sweep.tracker import StudyTracker
 
 log = logging.getLogger("cellsweep.sweep")

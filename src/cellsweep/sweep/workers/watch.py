@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import optuna
 
 from cellsweep.errors import SweepAborted
-from cellsweep.sweep import attrs
+from cellsweep.sweep.study import attrs
 from cellsweep.sweep.tracker import FAILED, KILLED
 
 log = logging.getLogger("cellsweep.sweep")
