@@ -62,7 +62,7 @@ def test_states_are_counted_once_for_summaries_and_progress() -> None:
     assert summary["states"] == state_counts(study.trials)
     assert summary["states"]["COMPLETE"] == 5 and summary["states"]["PRUNED"] == 1
     c = counts(study)
-    assert c["FINISHED"] == 6 and "FINISHED" not in summary["states"]
+    assert c["done"] == 6 and "done" not in summary["states"]
 
 
 def journal_study(tmp_path) -> tuple[optuna.Study, Path]:

@@ -11,7 +11,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from cellsweep.sweep.engine import WORKER_ID
+from cellsweep.sweep.study.attrs import worker_id
 from cellsweep.sweep.study.storage import make_storage
 from helpers.run import run_train
 from helpers.sweep import load, mlflow_runs, sweep_args
@@ -58,7 +58,7 @@ def test_two_workers_share_one_study_without_overshoot(tmp_path, capsys, monkeyp
     assert "starting 1 more worker" in out
     assert "workers 0-1 on CUDA_VISIBLE_DEVICES=0,1" in out
     devices = _devices_by_worker(study)  # (on a loaded machine one worker may take them all)
-    assert devices.pop(WORKER_ID) == {"0"}, devices  # this process is worker 0
+    assert devices.pop(worker_id()) == {"0"}, devices  # this process is worker 0
     assert all(d == {"1"} for d in devices.values()), devices
 
 
@@ -106,5 +106,5 @@ def test_four_workers_on_the_embedded_stores_lose_nothing(tmp_path, capfd, monke
     assert "starting 3 more worker" in out
     assert "workers 0-3 on CUDA_VISIBLE_DEVICES=3,5,3,5" in out
     devices = _devices_by_worker(study)
-    assert devices.pop(WORKER_ID) == {"3"}, devices  # this process is worker 0
+    assert devices.pop(worker_id()) == {"3"}, devices  # this process is worker 0
     assert all(d in ({"3"}, {"5"}) for d in devices.values()), devices  # one device each

@@ -9,7 +9,6 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from cellsweep.sweep import tracker
 from cellsweep.sweep.tracker import StudyTracker, TrialRuns
 from cellsweep.tracking import tags as T
 from cellsweep.tracking.study import MLflowStudyTracker
@@ -22,8 +21,11 @@ def test_trial_states_are_optunas_names() -> None:
     assert set(T.END_STATUS) == set(T.TRIAL_STATES)
 
 
-def test_the_sweeps_end_statuses_are_mlflows() -> None:
-    assert (tracker.FINISHED, tracker.FAILED, tracker.KILLED) == (T.FINISHED, T.FAILED, T.KILLED)
+def test_the_run_statuses_are_mlflows() -> None:
+    from mlflow.entities import RunStatus
+
+    ended = {RunStatus.to_string(s) for s in RunStatus.all_status() if RunStatus.is_terminated(s)}
+    assert {T.FINISHED, T.FAILED, T.KILLED} == ended
 
 
 def test_a_trial_outcome_is_tagged_by_one_rule() -> None:

@@ -27,7 +27,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from cellsweep.callbacks import EpochReporter
+from cellsweep.callbacks import OptunaPruning
 from cellsweep.cli_errors import USER_ERRORS, run_cli, user_message
 from cellsweep.errors import ConfigError, UserInputExit
 from cellsweep.paths import config_dir, project_root, register_resolvers
@@ -205,8 +205,8 @@ def prepare_fit(cfg: DictConfig) -> Fit:
     torch.set_num_threads(train_threads(setting, n_params, cap))
     epoch_logger = MLflowEpochMetrics()
     callbacks: list[L.Callback] = [epoch_logger] if settings.enabled else []
-    if ctx is not None:
-        callbacks.append(EpochReporter(ctx.trial, ctx.objectives[0], enabled=ctx.pruning))
+    if ctx is not None:  # the public callback any app adds; this run logs its own metrics
+        callbacks.append(OptunaPruning(log_metrics=False))
     trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer_args.pop("threads", None)  # cellsweep's key (threads.py), not the Trainer's
     trainer: L.Trainer = hydra.utils.instantiate(trainer_args, callbacks=callbacks)

@@ -34,7 +34,7 @@ from cellsweep.sweep.report.summary import study_figures, study_summary
 from cellsweep.sweep.settings import SweepSettings, objective_names
 from cellsweep.sweep.space.grammar import SearchSpace, suggest
 from cellsweep.sweep.study import attrs, record
-from cellsweep.sweep.study.heartbeat import WORKER_ID, Heartbeat, fail_stale_trials
+from cellsweep.sweep.study.heartbeat import Heartbeat, fail_stale_trials
 from cellsweep.sweep.study.identity import StudyIdentity
 from cellsweep.sweep.study.record import TrialOutcome, counts, outcome_of, progress_line
 from cellsweep.sweep.study.storage import (
@@ -47,7 +47,7 @@ from cellsweep.sweep.study.storage import (
     open_study,
     seeded,
 )
-from cellsweep.sweep.tracker import FINISHED, StudyTracker
+from cellsweep.sweep.tracker import StudyTracker
 from cellsweep.sweep.workers.watch import (
     InterruptWatch,
     Worker,
@@ -56,10 +56,10 @@ from cellsweep.sweep.workers.watch import (
     stop_workers,
 )
 from cellsweep.threads import given_cores
+from cellsweep.vocabulary import FINISHED
 
 # what callers and tests import from the engine, wherever it now lives
 __all__ = [
-    "WORKER_ID",
     "InterruptWatch",
     "RunJob",
     "SweepSettings",
@@ -190,7 +190,7 @@ def open_sweep(
     pruner = make_pruner(settings.pruner)
     lock = ask_lock(settings.storage, default_storage, name)
     # asks without a lock (SQLite, MySQL) may count the same trials: tell the processes apart
-    asker = "" if not isinstance(lock, contextlib.nullcontext) else WORKER_ID
+    asker = "" if not isinstance(lock, contextlib.nullcontext) else attrs.worker_id()
     first = make_sampler(settings.sampler, settings.seed, 0, asker)
     with lock:
         storage = make_storage(settings.storage, default_storage)
@@ -212,7 +212,7 @@ def _announce(sweep: Sweep, resumed: bool, worker: bool, identity: StudyIdentity
     role = "worker" if worker else "study"
     shown_fp = f" (fingerprint {identity.fingerprint})" if identity is not None else ""
     print(
-        f"{role} {name!r}{shown_fp}: {c['FINISHED']} of {sweep.settings.n_trials} trials finished"
+        f"{role} {name!r}{shown_fp}: {c['done']} of {sweep.settings.n_trials} trials finished"
         f"{' (resuming)' if resumed and role == 'study' else ''}",
         flush=True,
     )
@@ -233,9 +233,9 @@ def ask_next(
     with sweep.lock:
         fail_stale_trials(study, settings.grace_period, sweep.tracker)
         c = counts(study)
-        if c["FINISHED"] >= settings.n_trials:
+        if c["done"] >= settings.n_trials:
             return DONE, [], c
-        if c["FINISHED"] + c["RUNNING"] >= settings.n_trials:
+        if c["done"] + c["RUNNING"] >= settings.n_trials:
             return None, [], c
         record.check_failure_rate(c, settings.max_failure_rate, str(settings.study_name))
         if not run_trials:
@@ -247,7 +247,7 @@ def ask_next(
         trial = study.ask()
         overrides = [*base_overrides, *suggest(trial, space)]
         trial.set_user_attr(attrs.OVERRIDES, overrides)
-        trial.set_user_attr(attrs.WORKER, WORKER_ID)
+        trial.set_user_attr(attrs.WORKER, attrs.worker_id())
         return trial, overrides, c
 
 
@@ -284,7 +284,7 @@ def wait_line(
         if line != shown:
             print(line, flush=True)
             shown = line
-        check_alive(workers, c["FINISHED"], sweep.settings.n_trials)
+        check_alive(workers, c["done"], sweep.settings.n_trials)
     time.sleep(max(0.2, min(sweep.settings.heartbeat_interval, 2.0)))
     return shown
 

@@ -7,10 +7,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-#: how a sweep ended, as ``StudyTracker.finish`` receives it: MLflow's run statuses by design
-#: (tests/test_tracking_tags.py checks them against cellsweep.tracking.tags)
-FINISHED, FAILED, KILLED = "FINISHED", "FAILED", "KILLED"
-
 
 @runtime_checkable
 class StudyTracker(Protocol):

@@ -3,8 +3,9 @@
 Every run cellsweep writes (a single run, a trial's child run, a study's parent run) is read
 back by these names: by `cellsweep` commands, the MLflow UI's filters, and other processes of a
 study. Writers import them from here; none types a literal. The trial states are Optuna's
-``TrialState`` names (tracking imports no Optuna; ``tests/test_tracking_tags.py`` checks they
-match), and the sweep's own Optuna attribute names live in ``cellsweep.sweep.attrs``.
+``TrialState`` names; they, the run statuses, the duration and the reason length are the words
+tracking shares with the sweep, defined once in ``cellsweep.vocabulary``. The sweep's own Optuna
+attribute names live in ``cellsweep.sweep.study.attrs``.
 """
 
 from __future__ import annotations
@@ -12,11 +13,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-# trial states, as Optuna names them
-COMPLETE, PRUNED, FAIL = "COMPLETE", "PRUNED", "FAIL"
-TRIAL_STATES = (COMPLETE, PRUNED, FAIL)
-# MLflow run statuses, and the one a trial's run ends with for each state
-FINISHED, FAILED, KILLED = "FINISHED", "FAILED", "KILLED"
+# the words shared with the sweep, re-exported so that tracking's writers read one module
+from cellsweep.vocabulary import COMPLETE as COMPLETE
+from cellsweep.vocabulary import DURATION as DURATION
+from cellsweep.vocabulary import FAIL as FAIL
+from cellsweep.vocabulary import FAILED as FAILED
+from cellsweep.vocabulary import FINISHED as FINISHED
+from cellsweep.vocabulary import KILLED as KILLED
+from cellsweep.vocabulary import PRUNED as PRUNED
+from cellsweep.vocabulary import REASON_CHARS as REASON_CHARS
+from cellsweep.vocabulary import TRIAL_STATES as TRIAL_STATES
+
+# the MLflow run status a trial's run ends with, for each trial state
 END_STATUS = {COMPLETE: FINISHED, PRUNED: FINISHED, FAIL: FAILED}
 
 # MLflow's own tags
@@ -46,10 +54,8 @@ BEST_RUN_ID = "cellsweep.best_run_id"
 
 # metric names and prefixes
 FIT_TIME = "time/fit_s"  # wall time of a fit: an objective for accuracy-against-cost studies
-DURATION = "duration_s"  # a trial's wall time, logged by the sweeper for a plain app
 BEST_VALUE = "best_value"
 TRIALS_PREFIX = "trials_"  # a study run's count of trials per state: trials_complete, ...
-REASON_CHARS = 500  # a fail reason is a line to read, not a traceback
 
 
 def trial_tags(study_name: str, number: int, parent_run_id: str | None) -> dict[str, Any]:

@@ -5,6 +5,11 @@ retries), by ``cellsweep best``/``adopt`` and by optuna-dashboard. MLflow's tag 
 ``cellsweep.tracking.tags``; the trial-state names both share are Optuna's ``TrialState`` names.
 """
 
+import os
+import socket
+
+from cellsweep.vocabulary import DURATION as DURATION  # an attribute, and the metric of that name
+
 RUN_ID = "mlflow_run_id"  # the trial's MLflow run, so a study's best links to its run
 FAIL_REASON = "fail_reason"
 NOTE = "note"  # why a pruned trial was pruned
@@ -12,9 +17,8 @@ RETRIED = "retried"  # failed for a reason not its own (stale, Ctrl-C): not coun
 RETRY_OF = "retry_of"  # the number of the trial this one reruns
 FAILED_BY = "failed_by"  # the process that took the trial for stale
 HEARTBEAT = "heartbeat"
-WORKER = "worker"  # host:pid of the process that ran the trial
+WORKER = "worker"  # worker_id() of the process that ran the trial
 OVERRIDES = "overrides"  # what `cellsweep adopt` recomposes the trial's config from
-DURATION = "duration_s"
 EPOCHS = "epochs"  # epochs actually trained: what pruning saved
 CUDA_DEVICES = "cuda_visible_devices"
 OBJECTIVES = "objectives"  # on the study: the metric name of each direction
@@ -23,3 +27,9 @@ OBJECTIVES = "objectives"  # on the study: the metric name of each direction
 def parent_run_key(launch: str) -> str:
     """On the study: the MLflow parent run of one launch of the command, for its workers."""
     return f"parent_run:{launch}"
+
+
+def worker_id(pid: int | None = None) -> str:
+    """``host:pid`` of a process of the study (this one by default): what ``WORKER`` and
+    ``FAILED_BY`` hold, so a watcher can tell which of its workers ran a trial."""
+    return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +23,6 @@ from cellsweep.sweep.study.record import requeue
 from cellsweep.sweep.tracker import StudyTracker
 
 log = logging.getLogger("cellsweep.sweep")
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"  # which host and process ran a trial
 
 
 def last_beat(trial: optuna.trial.FrozenTrial) -> float | None:
@@ -52,7 +49,7 @@ def fail_stale_trials(
         if last is None or now - last <= grace_period:
             continue
         reason = f"stale: no heartbeat for {now - last:.0f} s (worker killed?)"
-        marks = {attrs.FAIL_REASON: reason, attrs.FAILED_BY: WORKER_ID, attrs.RETRIED: True}
+        marks = {attrs.FAIL_REASON: reason, attrs.FAILED_BY: attrs.worker_id(), attrs.RETRIED: True}
         try:
             compat.fail_trial_elsewhere(study, t, marks)
         except optuna.exceptions.UpdateFinishedTrialError:

@@ -22,10 +22,10 @@ from optuna.trial import FrozenTrial, TrialState
 from cellsweep.errors import SweepAborted
 from cellsweep.sweep import compat
 from cellsweep.sweep.study import attrs
+from cellsweep.vocabulary import REASON_CHARS
 
 log = logging.getLogger("cellsweep.sweep")
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-REASON_CHARS = 500  # a fail reason is a line to read, not a traceback
+FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
 @dataclass
@@ -90,13 +90,14 @@ def state_counts(trials: Iterable[FrozenTrial]) -> dict[str, int]:
 
 
 def counts(study: optuna.Study) -> dict[str, int]:
-    """Trial counts by state; FINISHED excludes stale trials that were queued again."""
+    """Trial counts by state, and ``done``: the finished ones, less the stale trials that were
+    queued again (their retry counts instead)."""
     trials = study.get_trials(deepcopy=False)
     out = state_counts(trials)
     retried = sum(
         1 for t in trials if t.state == TrialState.FAIL and t.user_attrs.get(attrs.RETRIED)
     )
-    out["FINISHED"] = sum(out[s.name] for s in FINISHED) - retried
+    out["done"] = sum(out[s.name] for s in FINISHED_STATES) - retried
     return out
 
 
@@ -114,17 +115,17 @@ def progress_line(
         value = ", ".join(f"{v:.6g}" for v in out.values) if out.values else out.reason
         head = f"[trial {trial}] {out.state.name} {value} |"
     return (
-        f"{head} done {c['FINISHED']}/{n_trials}, "
+        f"{head} done {c['done']}/{n_trials}, "
         f"running {c['RUNNING']}, pruned {c['PRUNED']}, failed {c['FAIL']}{best}"
     )
 
 
 def check_failure_rate(c: Mapping[str, int], max_failure_rate: float, name: str) -> None:
     """Stop a sweep whose trials fail more often than the user allowed (the config is wrong)."""
-    failed = c["FINISHED"] - c["COMPLETE"] - c["PRUNED"]  # retried ones aside
-    if failed and failed / max(c["FINISHED"], 1) > max_failure_rate:
+    failed = c["done"] - c["COMPLETE"] - c["PRUNED"]  # retried ones aside
+    if failed and failed / max(c["done"], 1) > max_failure_rate:
         raise SweepAborted(
-            f"{failed} of {c['FINISHED']} trials failed, above "
+            f"{failed} of {c['done']} trials failed, above "
             f"max_failure_rate={max_failure_rate}; the study keeps "
             f"every record, see `cellsweep best {name}`"
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -14,7 +13,7 @@ import optuna
 
 from cellsweep.errors import SweepAborted
 from cellsweep.sweep.study import attrs
-from cellsweep.sweep.tracker import FAILED, KILLED
+from cellsweep.vocabulary import FAILED, KILLED
 
 log = logging.getLogger("cellsweep.sweep")
 
@@ -84,8 +83,7 @@ def check_workers(study: optuna.Study, workers: Sequence[Worker]) -> None:
     """
     ran = {t.user_attrs.get(attrs.WORKER) for t in study.get_trials(deepcopy=False)} - {None}
     failed = [p for p in workers if p.returncode not in (0, None)]
-    host = socket.gethostname()
-    never = [p for p in failed if getattr(p, "pid", None) and f"{host}:{p.pid}" not in ran]
+    never = [p for p in failed if getattr(p, "pid", None) and attrs.worker_id(p.pid) not in ran]
     print(f"trials ran in {len(ran)} process(es); {len(workers)} worker(s) launched", flush=True)
     if never:
         codes = ", ".join(str(p.returncode) for p in never)
