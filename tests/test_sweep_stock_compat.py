@@ -17,12 +17,12 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from cellsweep.errors import ConfigError
-from cellsweep.sweep.engine import outcome_of
 from cellsweep.sweep.plugin import defaults
 from cellsweep.sweep.plugin import run as relaunch
 from cellsweep.sweep.report.results import write_results
 from cellsweep.sweep.space import stock
 from cellsweep.sweep.space.grammar import parse_space, suggest
+from cellsweep.sweep.study.record import outcome_of
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from cellsweep.sweep.space.grammar import SearchSpace, suggest
 from cellsweep.sweep.study import attrs, record
 from cellsweep.sweep.study.heartbeat import Heartbeat, fail_stale_trials
 from cellsweep.sweep.study.identity import StudyIdentity
-from cellsweep.sweep.study.record import TrialOutcome, counts, outcome_of, progress_line
+from cellsweep.sweep.study.record import counts, outcome_of, progress_line
 from cellsweep.sweep.study.storage import (
     MEMORY,
     ask_lock,
@@ -47,7 +47,7 @@ from cellsweep.sweep.study.storage import (
     open_study,
     seeded,
 )
-from cellsweep.sweep.tracker import StudyTracker
+from cellsweep.sweep.tracker import NULL_TRACKER, StudyTracker
 from cellsweep.sweep.workers.watch import (
     InterruptWatch,
     Worker,
@@ -58,19 +58,55 @@ from cellsweep.sweep.workers.watch import (
 from cellsweep.threads import given_cores
 from cellsweep.vocabulary import FINISHED
 
-# what callers and tests import from the engine, wherever it now lives
-__all__ = [
-    "InterruptWatch",
-    "RunJob",
-    "SweepSettings",
-    "TrialOutcome",
-    "Worker",
-    "fail_stale_trials",
-    "outcome_of",
-    "run_study",
-]
 log = logging.getLogger("cellsweep.sweep")
 RunJob = Callable[[list[str], TrialContext], tuple[Any, BaseException | None]]
+#: starts the study's other workers for a launch key; returns them (none: ``no_workers``)
+Spawner = Callable[[str | None], list[Worker]]
+
+
+def no_workers(launch: str | None) -> list[Worker]:
+    """The spawner of a study run by this process alone."""
+    return []
+
+
+@dataclass
+class Sweep:
+    """What a study is and how its trials run: the same in every process of the study."""
+
+    settings: SweepSettings
+    space: SearchSpace
+    run_job: RunJob
+    default_storage: Path  # the journal file when ``settings.storage`` names none
+    base_overrides: list[str] = field(default_factory=list)  # every trial's fixed overrides
+    default_objective: str | None = None  # the app's own ``objective``, if it names one
+    identity: StudyIdentity | None = None  # checked against the stored study's before writing
+    tracker: StudyTracker = NULL_TRACKER
+    spawn: Spawner = no_workers
+
+
+@dataclass(frozen=True)
+class Role:
+    """What this process does for the study.
+
+    The process a user starts *leads*: it opens the parent run, spawns the other workers and
+    closes the run at the end. It runs trials itself, or only watches when its workers are
+    cluster jobs. A spawned *worker* runs trials, and uses the tracker only to fail the runs of
+    stale trials; it finds the parent run in the study under its launch key.
+    """
+
+    name: str
+    runs_trials: bool = True
+    leads: bool = True
+    launch: str | None = None
+
+    @staticmethod
+    def worker(launch: str | None) -> Role:
+        """A process the lead spawned (or submitted) for its launch ``launch``."""
+        return Role("worker", runs_trials=True, leads=False, launch=launch or None)
+
+
+LEAD = Role("study")
+WATCHER = Role("study", runs_trials=False)  # leads a study whose workers are cluster jobs
 
 
 # The study's MLflow parent run, opened while the workers start rather than before them.
@@ -88,23 +124,20 @@ def new_launch() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def start_parent_run(
-    study: optuna.Study,
-    lock: object,
-    tracker: StudyTracker,
-    n_trials: int,
-    directions: list[str],
-    objectives: list[str],
-    resumed: bool,
-    identity: StudyIdentity | None,
-    launch: str | None,
-) -> str:
+def start_parent_run(live: LiveStudy, launch: str | None) -> str:
     """Open the parent run under the study's lock (processes launched together, or launched
     separately on one PostgreSQL, make one run), then publish its id for ``launch``'s workers."""
+    sweep, study = live.sweep, live.study
+    identity = sweep.identity
     fingerprint = identity.fingerprint if identity is not None else None
-    with lock:  # type: ignore[attr-defined]
-        run_id = tracker.start(
-            str(study.study_name), n_trials, directions, objectives, resumed, fingerprint
+    with live.lock:
+        run_id = sweep.tracker.start(
+            str(study.study_name),
+            sweep.settings.n_trials,
+            live.directions,
+            live.objectives,
+            live.resumed,
+            fingerprint,
         )
         if launch:
             study.set_user_attr(attrs.parent_run_key(launch), run_id)
@@ -127,27 +160,30 @@ def wait_parent_run(study: optuna.Study, launch: str, timeout: float = WAIT_S) -
 
 
 @dataclass
-class Sweep:
+class LiveStudy:
     """One process's open study and what every part of the loop needs of it."""
 
-    settings: SweepSettings
+    sweep: Sweep
+    role: Role
     study: optuna.Study
     directions: list[str]
     objectives: list[str]
     pruning: bool
-    parent: str | None
     lock: Any  # count-then-ask is atomic across the study's processes (study.ask_lock)
     stale_lock: Any  # the heartbeat thread's own, so it never waits on this thread's
     asker: str
-    tracker: StudyTracker | None = None
     resumed: bool = False
-    launch: str | None = None  # a spawned worker's launch key: the parent run is found by it
+    parent: str | None = None
+
+    @property
+    def settings(self) -> SweepSettings:
+        return self.sweep.settings
 
     def parent_run(self) -> str | None:
         """The MLflow parent run's id: known where it was opened; a worker started with the
         command reads it from the study once its launcher has published it."""
-        if self.parent is None and self.launch:
-            self.parent = wait_parent_run(self.study, self.launch)
+        if self.parent is None and self.role.launch:
+            self.parent = wait_parent_run(self.study, self.role.launch)
         return self.parent
 
     def sampler_for(self, n_existing: int) -> optuna.samplers.BaseSampler:
@@ -157,7 +193,7 @@ class Sweep:
     def fail_stale(self) -> None:
         """The heartbeat thread's check, under its own lock."""
         with self.stale_lock:
-            fail_stale_trials(self.study, self.settings.grace_period, self.tracker)
+            fail_stale_trials(self.study, self.settings.grace_period, self.sweep.tracker)
 
 
 def _label_objectives(study: optuna.Study, objectives: list[str]) -> None:
@@ -170,19 +206,12 @@ def _label_objectives(study: optuna.Study, objectives: list[str]) -> None:
             study.set_metric_names(objectives)
 
 
-def open_sweep(
-    settings: SweepSettings,
-    default_objective: str | None,
-    default_storage: Path,
-    tracker: StudyTracker | None,
-    launch: str | None,
-    identity: StudyIdentity | None,
-    worker: bool,
-) -> Sweep:
+def open_sweep(sweep: Sweep, role: Role) -> LiveStudy:
     """Check what can be checked, then create or resume the study, once, under the ask lock
     (workers launched together create one schema and one study)."""
+    settings, default_storage = sweep.settings, sweep.default_storage
     directions = normalize_directions(settings.direction)
-    objectives = objective_names(settings.objective, default_objective, len(directions))
+    objectives = objective_names(settings.objective, sweep.default_objective, len(directions))
     name = settings.study_name
     if not name:
         raise ConfigError("hydra.sweeper.study_name is empty")
@@ -194,26 +223,32 @@ def open_sweep(
     first = make_sampler(settings.sampler, settings.seed, 0, asker)
     with lock:
         storage = make_storage(settings.storage, default_storage)
-        study, resumed = open_study(storage, name, directions, first, pruner, identity)
+        study, resumed = open_study(storage, name, directions, first, pruner, sweep.identity)
         _label_objectives(study, objectives)
-    pruning = len(directions) == 1 and not isinstance(pruner, optuna.pruners.NopPruner)
-    stale_lock = ask_lock(settings.storage, default_storage, name)
-    sweep = Sweep(
-        settings, study, directions, objectives, pruning, None, lock, stale_lock, asker, tracker,
-        resumed=resumed, launch=launch if worker else None,
-    )  # fmt: skip
-    _announce(sweep, resumed, worker, identity)
-    return sweep
+    live = LiveStudy(
+        sweep=sweep,
+        role=role,
+        study=study,
+        directions=directions,
+        objectives=objectives,
+        pruning=len(directions) == 1 and not isinstance(pruner, optuna.pruners.NopPruner),
+        lock=lock,
+        stale_lock=ask_lock(settings.storage, default_storage, name),
+        asker=asker,
+        resumed=resumed,
+    )
+    _announce(live)
+    return live
 
 
-def _announce(sweep: Sweep, resumed: bool, worker: bool, identity: StudyIdentity | None) -> None:
+def _announce(live: LiveStudy) -> None:
     """One line: which study, and how far it is (a resume says so)."""
-    c, name = counts(sweep.study), sweep.settings.study_name
-    role = "worker" if worker else "study"
+    c, name, identity = counts(live.study), live.settings.study_name, live.sweep.identity
     shown_fp = f" (fingerprint {identity.fingerprint})" if identity is not None else ""
+    resuming = " (resuming)" if live.resumed and live.role.leads else ""
     print(
-        f"{role} {name!r}{shown_fp}: {c['done']} of {sweep.settings.n_trials} trials finished"
-        f"{' (resuming)' if resumed and role == 'study' else ''}",
+        f"{live.role.name} {name!r}{shown_fp}: {c['done']} of {live.settings.n_trials} "
+        f"trials finished{resuming}",
         flush=True,
     )
 
@@ -221,232 +256,179 @@ def _announce(sweep: Sweep, resumed: bool, worker: bool, identity: StudyIdentity
 DONE = "done"  # ask_next: the study holds n_trials finished trials
 
 
-def ask_next(
-    sweep: Sweep, space: SearchSpace, base_overrides: list[str], run_trials: bool
-) -> tuple[Any, list[str], dict[str, int]]:
+def ask_next(live: LiveStudy) -> tuple[Any, list[str], dict[str, int]]:
     """Under the lock: fail stale trials, count, and ask the next trial when one is due.
 
     Returns (``DONE``, [], counts), (None, [], counts) when the rest are running elsewhere (or
     this process only watches), or (the trial, its overrides, counts).
     """
-    settings, study = sweep.settings, sweep.study
-    with sweep.lock:
-        fail_stale_trials(study, settings.grace_period, sweep.tracker)
+    settings, study = live.settings, live.study
+    with live.lock:
+        fail_stale_trials(study, settings.grace_period, live.sweep.tracker)
         c = counts(study)
         if c["done"] >= settings.n_trials:
             return DONE, [], c
         if c["done"] + c["RUNNING"] >= settings.n_trials:
             return None, [], c
         record.check_failure_rate(c, settings.max_failure_rate, str(settings.study_name))
-        if not run_trials:
+        if not live.role.runs_trials:
             return None, [], c
         if seeded(settings.sampler, settings.seed):  # fresh draws by any worker or rerun
-            study.sampler = sweep.sampler_for(len(study.get_trials(deepcopy=False)))
+            study.sampler = live.sampler_for(len(study.get_trials(deepcopy=False)))
         elif isinstance(settings.sampler, optuna.samplers.BaseSampler):
             study.sampler.reseed_rng()  # an object: no seed to derive
         trial = study.ask()
-        overrides = [*base_overrides, *suggest(trial, space)]
+        overrides = [*live.sweep.base_overrides, *suggest(trial, live.sweep.space)]
         trial.set_user_attr(attrs.OVERRIDES, overrides)
         trial.set_user_attr(attrs.WORKER, attrs.worker_id())
         return trial, overrides, c
 
 
 def run_trial(
-    sweep: Sweep, trial: optuna.Trial, overrides: list[str], run_job: RunJob, watch: InterruptWatch
+    live: LiveStudy, trial: optuna.Trial, overrides: list[str], watch: InterruptWatch
 ) -> tuple[Any, BaseException | None]:
     """The job with the live trial and its heartbeat; Ctrl-C or an exit fails the trial
     cleanly (retried when it was not the trial's fault), then stops the sweep."""
     ctx = TrialContext(
         trial=trial,
-        study_name=str(sweep.settings.study_name),
-        objectives=sweep.objectives,
-        directions=sweep.directions,
-        pruning=sweep.pruning,
-        parent_run_id=sweep.parent_run(),
+        study_name=str(live.settings.study_name),
+        objectives=live.objectives,
+        directions=live.directions,
+        pruning=live.pruning,
+        parent_run_id=live.parent_run(),
     )
     try:
         with (
-            Heartbeat(trial, sweep.settings.heartbeat_interval, sweep.fail_stale),
+            Heartbeat(trial, live.settings.heartbeat_interval, live.fail_stale),
             trial_scope(ctx),
         ):
-            return run_job(overrides, ctx)
+            return live.sweep.run_job(overrides, ctx)
     except BaseException as exc:
-        record.fail_interrupted(sweep.study, trial, exc, watch.interrupted)
+        record.fail_interrupted(live.study, trial, exc, watch.interrupted)
         raise
 
 
-def wait_line(
-    sweep: Sweep, shown: str, run_trials: bool, workers: list[Worker], c: dict[str, int]
-) -> str:
-    """Nothing to ask here: a watching parent shows progress and notices dead workers."""
-    if not run_trials:
-        line = progress_line(sweep.study, sweep.settings.n_trials)
+def wait_line(live: LiveStudy, shown: str, workers: list[Worker], c: dict[str, int]) -> str:
+    """Nothing to ask here: a watching lead shows progress and notices dead workers."""
+    if not live.role.runs_trials:
+        line = progress_line(live.study, live.settings.n_trials)
         if line != shown:
             print(line, flush=True)
             shown = line
-        check_alive(workers, c["done"], sweep.settings.n_trials)
-    time.sleep(max(0.2, min(sweep.settings.heartbeat_interval, 2.0)))
+        check_alive(workers, c["done"], live.settings.n_trials)
+    time.sleep(max(0.2, min(live.settings.heartbeat_interval, 2.0)))
     return shown
 
 
-def trial_loop(
-    sweep: Sweep,
-    space: SearchSpace,
-    base_overrides: list[str],
-    run_job: RunJob,
-    workers: list[Worker],
-    run_trials: bool,
-    watch: InterruptWatch,
-) -> None:
+def trial_loop(live: LiveStudy, workers: list[Worker], watch: InterruptWatch) -> None:
     """Ask, run and record until the study is done (or a grid sampler runs out of points)."""
-    shown, n_trials = "", sweep.settings.n_trials
+    shown, n_trials = "", live.settings.n_trials
     while True:
-        trial, overrides, c = ask_next(sweep, space, base_overrides, run_trials)
+        trial, overrides, c = ask_next(live)
         if trial is DONE:
             return
         if trial is None:  # the rest are running elsewhere: wait, a dead one comes back
-            shown = wait_line(sweep, shown, run_trials, workers, c)
+            shown = wait_line(live, shown, workers, c)
             continue
         t0 = time.time()
-        result, error = run_trial(sweep, trial, overrides, run_job, watch)
-        if record.taken_elsewhere(sweep.study, trial):
+        result, error = run_trial(live, trial, overrides, watch)
+        if record.taken_elsewhere(live.study, trial):
             # another worker took it for stale (a pause longer than grace_period: a
             # suspended laptop, a stalled file system) and queued it again
             log.warning(
                 "trial %d was failed as stale by another worker while it ran here "
                 "(a pause longer than grace_period=%s s?); its retry counts instead",
                 trial.number,
-                sweep.settings.grace_period,
+                live.settings.grace_period,
             )
             continue
-        out = outcome_of(result, error, sweep.objectives)
-        told = record.record_outcome(sweep.study, trial, out, t0)
+        out = outcome_of(result, error, live.objectives)
+        told = record.record_outcome(live.study, trial, out, t0)
         if told == "stale":
             continue
-        print(progress_line(sweep.study, n_trials, trial.number, out), flush=True)
+        print(progress_line(live.study, n_trials, trial.number, out), flush=True)
         if told == "exhausted":
             print("the sampler has no candidates left: stopping", flush=True)
             return
 
 
-def _start(
-    sweep: Sweep,
-    tracker: StudyTracker | None,
-    spawn_workers: Callable[[str | None], list[Worker]] | None,
-    workers: list[Worker],
-    identity: StudyIdentity | None,
-    worker: bool,
-) -> None:
+def _start(live: LiveStudy, workers: list[Worker]) -> None:
     """Spawn the workers, then open the parent run while they import (``workers`` is filled in
     place, so the caller stops them whatever fails next). The run is opened even when the
     spawn fails, so that a refused submission ends it FAILED rather than leaving none."""
-    opens = tracker is not None and not worker
-    launch = new_launch() if opens else None
+    launch = new_launch() if live.sweep.tracker.records else None
     try:
-        if spawn_workers is not None:
-            workers.extend(spawn_workers(launch))
+        workers.extend(live.sweep.spawn(launch))
     finally:
-        if opens:
-            sweep.parent = start_parent_run(
-                sweep.study,
-                sweep.lock,
-                tracker,
-                sweep.settings.n_trials,
-                sweep.directions,
-                sweep.objectives,
-                sweep.resumed,
-                identity,
-                launch,
-            )
+        if launch is not None:
+            live.parent = start_parent_run(live, launch)
 
 
-def run_study(
-    settings: SweepSettings,
-    space: SearchSpace,
-    base_overrides: list[str],
-    default_objective: str | None,
-    default_storage: Path,
-    run_job: RunJob,
-    tracker: StudyTracker | None = None,
-    spawn_workers: Callable[[str | None], list[Worker]] | None = None,
-    launch: str | None = None,
-    run_trials: bool = True,
-    identity: StudyIdentity | None = None,
-    worker: bool = False,
-) -> optuna.Study:
+def run_study(sweep: Sweep, role: Role = LEAD) -> optuna.Study:
     """Run trials until the study holds ``n_trials`` finished ones; returns the study.
 
-    The main process creates the study, ``spawn_workers`` starts the extra worker processes
-    with a launch key, and the main process opens the MLflow parent run while they start (they
-    find its id in the study under that key, ``launch``); every process pulls trials until
-    the total is reached. Counting and asking happen under the storage's lock (a lock file, or
-    a PostgreSQL advisory lock across hosts), so workers never overshoot ``n_trials``; a worker
-    with nothing left to ask waits for the others' running trials. With ``run_trials=False``
-    (workers on a cluster) this process only watches: it shows progress, fails stale trials,
-    and stops when the study is done or every worker has ended. A ``worker`` (a process this
-    one spawned) uses ``tracker`` only to fail the MLflow runs of stale trials; the parent run
-    is this process's. ``identity`` is checked against the stored study's before anything is
-    written.
+    The lead creates the study, ``sweep.spawn`` starts the other workers with a launch key,
+    and the lead opens the MLflow parent run while they start (they find its id in the study
+    under that key); every process pulls trials until the total is reached. Counting and
+    asking happen under the storage's lock (a lock file, or a PostgreSQL advisory lock across
+    hosts), so workers never overshoot ``n_trials``; a worker with nothing left to ask waits
+    for the others' running trials. A lead that runs no trials (workers on a cluster) only
+    watches: it shows progress, fails stale trials, and stops when the study is done or every
+    worker has ended.
     """
-    sweep = open_sweep(
-        settings, default_objective, default_storage, tracker, launch, identity, worker
-    )
+    live = open_sweep(sweep, role)
+    if not role.leads:
+        with InterruptWatch() as watch:
+            trial_loop(live, [], watch)
+        return live.study
     workers: list[Worker] = []
     status = FINISHED
-    figures = None
+    figures = figure_process.NO_FIGURE_PROCESS
     with InterruptWatch() as watch:
         try:
-            if tracker is not None and not worker and _spare_core(settings, run_trials):
+            if sweep.tracker.records and _spare_core(sweep.settings, role.runs_trials):
                 figures = figure_process.start()  # imports the plots' stack meanwhile
-            _start(sweep, tracker, spawn_workers, workers, identity, worker)
-            trial_loop(sweep, space, base_overrides, run_job, workers, run_trials, watch)
-            if not run_trials:
-                print(progress_line(sweep.study, settings.n_trials), flush=True)
+            _start(live, workers)
+            trial_loop(live, workers, watch)
+            if not role.runs_trials:
+                print(progress_line(live.study, sweep.settings.n_trials), flush=True)
             for proc in workers:
                 proc.wait()
             if workers:  # a worker that could not start is an error, not a slower sweep
-                check_workers(sweep.study, workers)
+                check_workers(live.study, workers)
         except BaseException as exc:
             status = watch.end_status(exc)
             raise
         finally:
             stop_workers(workers)
-            if tracker is not None and not worker:
-                _finish(sweep, tracker, figures, default_storage, status)
-    return sweep.study
+            if sweep.tracker.records:
+                _finish(live, figures, status)
+    return live.study
 
 
-def _spare_core(settings: SweepSettings, run_trials: bool) -> bool:
+def _spare_core(settings: SweepSettings, runs_trials: bool) -> bool:
     """Whether the figure process gets a core of its own: this process only watches cluster
     workers, or its local workers leave one free. Otherwise it would slow the workers by as
     much as it saves at the end (worker_scaling), and the plots are drawn here at the end.
     A ``memory`` study cannot be read by another process."""
     if settings.storage == MEMORY:
         return False
-    return not run_trials or settings.n_workers < given_cores()
+    return not runs_trials or settings.n_workers < given_cores()
 
 
-def _finish(
-    sweep: Sweep,
-    tracker: StudyTracker,
-    figures: figure_process.FigureProcess | None,
-    default_storage: Path,
-    status: str,
-) -> None:
+def _finish(live: LiveStudy, figures: figure_process.FigureProcess, status: str) -> None:
     """Close the parent run with the summary and the plots: drawn by the figure process where
     it stands ready, here otherwise (report/summary.py imports matplotlib only then, never on a
     worker's start-up path)."""
-    summary = study_summary(sweep.study, sweep.objectives)
+    summary = study_summary(live.study, live.objectives)
     with tempfile.TemporaryDirectory(prefix="cellsweep-figures-") as tmp:
-        drawn = None
-        if figures is not None:
-            drawn = figures.draw(
-                sweep.settings.storage,
-                default_storage,
-                sweep.settings.study_name,
-                sweep.objectives,
-                Path(tmp),
-            )
+        drawn = figures.draw(
+            live.settings.storage,
+            live.sweep.default_storage,
+            str(live.settings.study_name),
+            live.objectives,
+            Path(tmp),
+        )
         if drawn is None:
-            drawn = study_figures(sweep.study, sweep.objectives)
-        tracker.finish(summary, drawn, status)
+            drawn = study_figures(live.study, live.objectives)
+        live.sweep.tracker.finish(summary, drawn, status)

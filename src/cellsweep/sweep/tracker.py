@@ -13,6 +13,9 @@ class StudyTracker(Protocol):
     """The study's parent run: opened once, while the spawned workers start (they find its id in
     the study, sweep/engine.py), and closed with the summary."""
 
+    #: whether runs are kept: a tracker that keeps none needs no parent run and no figures
+    records: bool
+
     def start(
         self,
         study_name: str,
@@ -64,3 +67,31 @@ class TrialRuns(Protocol):
     def kill(self, run_id: str, duration_s: float, reason: str) -> None:
         """End the run of a trial stopped by Ctrl-C or an exit."""
         ...
+
+
+class NullTracker:
+    """The tracker of a sweep with tracking off (``tracking: false``): it keeps nothing, so the
+    engine asks it as it asks any tracker, and no part of the loop checks for None."""
+
+    records = False
+
+    def start(
+        self,
+        study_name: str,
+        n_trials: int,
+        directions: list[str],
+        objectives: list[str],
+        resumed: bool,
+        fingerprint: str | None = None,
+    ) -> str:
+        """No run: an empty id."""
+        return ""
+
+    def fail_run(self, run_id: str, reason: str) -> None:
+        """Nothing to fail."""
+
+    def finish(self, summary: Mapping[str, Any], figures: Mapping[str, Any], status: str) -> None:
+        """Nothing to close."""
+
+
+NULL_TRACKER = NullTracker()

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 class MLflowStudyTracker:
     """The sweep's ``StudyTracker`` (cellsweep.sweep.tracker) on MLflow: the study's parent run."""
 
+    records = True
+
     def __init__(self, tracking: Mapping[str, Any]) -> None:
         self.settings = TrackingSettings.from_config(tracking)
         check_reachable(self.settings)  # before the sweep writes its study

@@ -20,7 +20,7 @@ from omegaconf import OmegaConf, open_dict
 from cellsweep.errors import ConfigError
 from cellsweep.sweep.api import TrialContext
 from cellsweep.sweep.compat import job_return_value
-from cellsweep.sweep.engine import run_study
+from cellsweep.sweep.engine import LEAD, WATCHER, Role, Sweep, run_study
 from cellsweep.sweep.plugin import defaults
 from cellsweep.sweep.plugin.compose import TrialComposer
 from cellsweep.sweep.report.results import write_results
@@ -31,7 +31,7 @@ from cellsweep.sweep.study import attrs
 from cellsweep.sweep.study.identity import study_identity
 from cellsweep.sweep.study.record import outcome_of
 from cellsweep.sweep.study.storage import MEMORY, normalize_directions
-from cellsweep.sweep.tracker import StudyTracker, TrialRuns
+from cellsweep.sweep.tracker import NULL_TRACKER, StudyTracker, TrialRuns
 from cellsweep.sweep.workers.devices import VISIBLE, cuda_started, visible_gpus, worker_gpus
 from cellsweep.sweep.workers.slurm import launcher_kind, make_executor, submit_workers
 from cellsweep.sweep.workers.watch import Worker
@@ -213,14 +213,16 @@ def read_settings(
     return settings, space, fixed
 
 
-def make_trackers(sweeper: Any) -> tuple[StudyTracker | None, TrialRuns | None]:
+def make_trackers(sweeper: Any) -> tuple[StudyTracker, TrialRuns | None]:
     """The study's tracker (workers too: they fail stale trials' runs) and, for an app that
-    opens no MLflow run of its own, the trials' child runs; (None, None) without MLflow."""
+    opens no MLflow run of its own, the trials' child runs; without MLflow, the null tracker."""
     tracking = defaults.tracking_config(sweeper.config, stock.plain(sweeper.kwargs.get("tracking")))
     if tracking is None:
-        return None, None
+        return NULL_TRACKER, None
     tracker_path, runs_path = sweeper.kwargs.get("tracker"), sweeper.kwargs.get("trial_runs")
-    tracker = load_class("tracker", tracker_path)(tracking=tracking) if tracker_path else None
+    tracker = NULL_TRACKER
+    if tracker_path:
+        tracker = load_class("tracker", tracker_path)(tracking=tracking)
     trial_runs = None
     if runs_path and not app_logs_trial_runs(sweeper.task_function):
         trial_runs = load_class("trial_runs", runs_path)(tracking=tracking)
@@ -363,20 +365,20 @@ def run_hydra_sweep(sweeper: Any, arguments: list[str]) -> Any:
         settings.study_name = default_study_name(config, identity.fingerprint)
     tracker, trial_runs = make_trackers(sweeper)
     jobs = HydraJobs(sweeper, composer, space, settings, trial_runs, threads)
-    study = run_study(
-        settings,
-        space,
-        fixed,
-        config.get("objective"),
-        defaults.journal_path(folder),
-        jobs.run_one,
-        tracker,
-        spawn_workers=jobs.spawn,
-        launch=(os.environ.get(LAUNCH_ENV) or None) if worker else None,
-        run_trials=worker or not jobs.cluster,
+    sweep = Sweep(
+        settings=settings,
+        space=space,
+        run_job=jobs.run_one,
+        default_storage=defaults.journal_path(folder),
+        base_overrides=fixed,
+        default_objective=config.get("objective"),
         identity=identity,
-        worker=worker,
+        tracker=tracker,
+        spawn=jobs.spawn,
     )
+    lead = WATCHER if jobs.cluster else LEAD  # cluster jobs run the trials; this one watches
+    role = Role.worker(os.environ.get(LAUNCH_ENV)) if worker else lead
+    study = run_study(sweep, role)
     if not worker:
         written = write_results(study, str(config.hydra.sweep.dir))
         if written is not None:

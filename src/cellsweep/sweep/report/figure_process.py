@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 WAIT_S = 120.0  # the most the end of a study waits for the child's figures
@@ -82,13 +83,30 @@ class FigureProcess:
             self.proc.wait()
 
 
-def start() -> FigureProcess | None:
-    """The child, or None where it cannot start (the caller then draws in-process)."""
+class NoFigureProcess(FigureProcess):
+    """Where no child was started: every draw is left to the caller, in-process."""
+
+    def __init__(self) -> None:
+        pass
+
+    def draw(self, *args: Any, **kwargs: Any) -> dict[str, Path] | None:
+        """Nothing drawn here."""
+        return None
+
+    def close(self) -> None:
+        """No child to stop."""
+
+
+NO_FIGURE_PROCESS = NoFigureProcess()
+
+
+def start() -> FigureProcess:
+    """The child, or ``NO_FIGURE_PROCESS`` where it cannot start (the caller then draws)."""
     try:
         return FigureProcess()
     except OSError as exc:
         log.warning("could not start the figure process: %s", exc)
-        return None
+        return NO_FIGURE_PROCESS
 
 
 def _serve() -> int:

@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 from cellsweep.sweep import compat
 from cellsweep.sweep.study import attrs
 from cellsweep.sweep.study.record import requeue
-from cellsweep.sweep.tracker import StudyTracker
+from cellsweep.sweep.tracker import NULL_TRACKER, StudyTracker
 
 log = logging.getLogger("cellsweep.sweep")
 
@@ -34,7 +34,7 @@ def last_beat(trial: optuna.trial.FrozenTrial) -> float | None:
 
 
 def fail_stale_trials(
-    study: optuna.Study, grace_period: float, tracker: StudyTracker | None
+    study: optuna.Study, grace_period: float, tracker: StudyTracker = NULL_TRACKER
 ) -> list[int]:
     """Fail RUNNING trials whose heartbeat stopped (a killed worker) and queue them again.
 
@@ -56,7 +56,7 @@ def fail_stale_trials(
             continue  # another process failed it first (or its worker finished it after all)
         requeue(study, t)
         run_id = t.user_attrs.get(attrs.RUN_ID)
-        if tracker is not None and run_id:
+        if run_id:
             tracker.fail_run(run_id, reason)
         log.warning("trial %d: %s; queued again", t.number, reason)
         failed.append(t.number)
