@@ -3,8 +3,8 @@ an upgrade that renames or changes one fails here, not in the middle of a sweep.
 
 from __future__ import annotations
 
+import ast
 import inspect
-import re
 from pathlib import Path
 
 import optuna
@@ -98,22 +98,88 @@ def test_the_sweeper_guard_wraps_hydras_instantiate_sweeper(monkeypatch) -> None
     assert seen == [("checked", "cfg"), ("built", "cfg")]
 
 
-PRIVATE = re.compile(
-    r"\._storage\b|\._trial_id\b|_apply_overrides_to_config|\._return_value\b|hydra\._internal"
-    r"|Plugins\.instantiate_sweeper\s*="
-)
+LIBRARIES = ("optuna", "hydra", "mlflow", "lightning", "pytorch_lightning", "submitit")
+#: public names that start with an underscore: ``os._exit``, a namedtuple's ``_replace``...
+PUBLIC_UNDERSCORED = {"_exit", "_replace", "_asdict", "_fields", "_make"}
 
 
-def test_no_private_library_call_outside_compat() -> None:
+def private_uses(path: Path) -> list[str]:
+    """Each import of a library's ``_module`` (or ``_name``), and each ``obj._attr`` on an
+    object that is not ``self`` or ``cls``: a private API, ours or a library's."""
     found = []
-    for path in sorted(SRC.rglob("*.py")):
-        if path.name == "compat.py" and path.parent.name == "sweep":
-            continue
-        for n, line in enumerate(path.read_text().splitlines(), 1):
-            code = line.split("#", 1)[0]
-            if PRIVATE.search(code):
-                found.append(f"{path.relative_to(SRC)}:{n}: {line.strip()}")
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
+        for name in names:
+            root, *rest = name.split(".")
+            if root in LIBRARIES and any(_private(part) for part in rest):
+                found.append(f"{node.lineno}: import {name}")
+        if isinstance(node, ast.Attribute) and _private(node.attr):
+            owner = node.value
+            if not (isinstance(owner, ast.Name) and owner.id in ("self", "cls")):
+                found.append(f"{node.lineno}: {ast.unparse(owner)}.{node.attr}")
+    return found
+
+
+def _private(name: str) -> bool:
+    """``_x`` but not ``__x__`` (Python's), ``_x_`` (Hydra's ``_target_`` keys) or a public
+    underscored name."""
+    return name.startswith("_") and not name.endswith("_") and name not in PUBLIC_UNDERSCORED
+
+
+def test_no_private_api_outside_the_compat_modules() -> None:
+    """sweep/compat.py (Optuna, Hydra, submitit) and tracking/compat.py (MLflow) hold them all."""
+    found = [
+        f"{path.relative_to(SRC)}:{use}"
+        for path in sorted(SRC.rglob("*.py"))
+        if path.name != "compat.py"
+        for use in private_uses(path)
+    ]
     assert found == []
+
+
+def test_the_guard_catches_private_imports_and_attributes(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "from mlflow.store.db.utils import _initialize_tables\n"
+        "import hydra._internal.utils\n"
+        "from optuna import _imports\n"
+        "def f(study, self):\n"
+        "    self._ok, study.__class__, node._target_, os._exit\n"
+        "    return study._storage\n"
+    )
+    assert private_uses(bad) == [
+        "1: import mlflow.store.db.utils._initialize_tables",
+        "2: import hydra._internal.utils",
+        "3: import optuna._imports",
+        "6: study._storage",
+    ]
+
+
+def test_the_override_parser_keeps_the_stock_functions_and_swaps_one() -> None:
+    calls = []
+
+    def interval(start, end):
+        calls.append((start, end))
+        return ("mine", start, end)
+
+    parser = compat.override_parser({"interval": interval})
+    (override,) = parser.parse_overrides(["x=interval(1, 5)"])
+    assert override.value() == ("mine", 1, 5) and calls == [(1, 5)]
+    (choice,) = parser.parse_overrides(["y=choice(a, b)"])  # the stock ones are all there
+    assert list(choice.sweep_iterator()) == ["a", "b"]
+
+
+def test_a_submitit_result_file_reads_back(tmp_path: Path) -> None:
+    from submitit.core.utils import cloudpickle_dump  # what submitit writes a result with
+
+    cloudpickle_dump(("success", 7), tmp_path / "ok.pkl")
+    cloudpickle_dump(("error", "Traceback...\nValueError: boom"), tmp_path / "bad.pkl")
+    assert compat.submitit_result(tmp_path / "ok.pkl") == ("success", 7)
+    assert compat.submitit_result(tmp_path / "bad.pkl")[0] == "error"
 
 
 def test_the_basic_launchers_class_path_is_hydras_default() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from cellsweep.tracking import run as tracking_run
 from cellsweep.tracking import sqlite_seed
-from cellsweep.tracking.run import TrackingSettings, _client
+from cellsweep.tracking.run import TrackingSettings, client_for
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def experiments(db: Path) -> list[tuple]:
 
 def test_second_store_is_copied_not_migrated_and_works(tmp_path, cache, monkeypatch) -> None:
     first = tmp_path / "a" / "mlruns" / "mlflow.db"
-    _client(settings(first))
+    client_for(settings(first))
     template = sqlite_seed.template_path()
     assert template.parent == cache and template.exists()
     assert sqlite_seed._valid(template)  # no experiment in the template itself
@@ -44,7 +44,7 @@ def test_second_store_is_copied_not_migrated_and_works(tmp_path, cache, monkeypa
     monkeypatch.setattr(db_utils, "_initialize_tables", no_migrations)
     second = tmp_path / "b" / "mlflow.db"
     started = time.time() * 1000
-    client = _client(settings(second))
+    client = client_for(settings(second))
     # MLflow made the default experiment itself, now: nothing of the first store came along
     ((exp_id, name, created),) = experiments(second)
     assert (exp_id, name) == (0, "Default") and created >= started
@@ -74,18 +74,18 @@ def test_a_corrupt_template_is_rebuilt(tmp_path, cache) -> None:
     db = tmp_path / "mlflow.db"
     assert sqlite_seed.seed(db)
     assert sqlite_seed._valid(template)
-    _client(settings(db)).search_experiments()
+    client_for(settings(db)).search_experiments()
 
 
 def test_a_template_mlflow_refuses_is_discarded_and_the_store_built_anew(
     tmp_path, cache, caplog
 ) -> None:
-    _client(settings(tmp_path / "first.db"))  # builds the template
+    client_for(settings(tmp_path / "first.db"))  # builds the template
     template = sqlite_seed.template_path()
     with sqlite3.connect(template) as con:  # a schema at an older revision
         con.execute("UPDATE alembic_version SET version_num = '0a8213491aaa'")
     db = tmp_path / "second.db"
-    client = _client(settings(db))
+    client = client_for(settings(db))
     assert "building it anew" in caplog.text
     assert client.search_experiments()[0].name == "Default"
     assert not template.exists() or sqlite_seed._valid(template)

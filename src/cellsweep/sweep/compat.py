@@ -3,8 +3,10 @@
 The sweep needs a few things the libraries do not offer publicly: writing to another process's
 trial (stale-trial retries), reading a trial's stored state while it runs, applying parsed
 overrides to a composed config (the per-trial composition shortcut), a job's return value
-(raised errors included), and refusing the stock plugin's ``_target_`` before Hydra builds the
-sweeper. An upgrade that renames one of them breaks here, in one place, and
+(raised errors included), refusing the stock plugin's ``_target_`` before Hydra builds the
+sweeper, an override parser whose ``interval`` keeps ints, and reading a submitit task's result
+file without submitit's ``sacct`` polling. MLflow's private calls are the tracking layer's, in
+``cellsweep.tracking.compat``. An upgrade that renames one of them breaks here, in one place, and
 ``tests/test_sweep_compat.py`` exercises each against the installed libraries.
 
 Nothing here imports Optuna at module level: the Hydra plugin imports this module while Hydra
@@ -97,3 +99,33 @@ def guard_sweeper_instantiation(check: Callable[[Any], None]) -> None:
 
     setattr(instantiate_sweeper, WRAPPED, True)
     Plugins.instantiate_sweeper = instantiate_sweeper  # type: ignore[method-assign]
+
+
+def override_parser(replace: dict[str, Callable[..., Any]]) -> Any:
+    """Hydra's override parser with its stock functions (``interval``, ``choice``, ``tag``...),
+    those named in ``replace`` swapped for ours. Hydra checks a call's arguments against the
+    registered function's signature, so each replacement takes the stock one's. The registry's
+    ``functions`` mapping and its empty constructor are not public API."""
+    import inspect
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser, create_functions
+
+    stock = create_functions()
+    functions = type(stock)()
+    for name, func in stock.functions.items():
+        if name in replace:
+            ours = replace[name]
+            ours.__signature__ = inspect.signature(func)  # type: ignore[attr-defined]
+            func = ours
+        functions.register(name=name, func=func)
+    return OverridesParser(functions=functions)
+
+
+def submitit_result(path: Any) -> tuple[str, Any]:
+    """A finished submitit task's ``(outcome, value)`` from its result file: ``("success",
+    returned)`` or ``("error", traceback text)``. submitit reads it only behind ``sacct``, which
+    many clusters lack; the file's format is submitit's own, not public API."""
+    from submitit.core.utils import pickle_load
+
+    kind, value = pickle_load(path)
+    return str(kind), value

@@ -85,7 +85,7 @@ def check_reachable(settings: TrackingSettings, timeout: float = 5.0) -> None:
 _CLIENTS: dict[str | None, Any] = {}
 
 
-def _client(settings: TrackingSettings):
+def client_for(settings: TrackingSettings):
     """One client per URI and process: building one checks the store's schema (~0.1 s)."""
     # MLflow prints run URLs itself, credentials included; we print a redacted one instead.
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
@@ -259,7 +259,7 @@ def start_run(
     spill_dir: Path | None = None,
 ) -> Iterator[TrackedRun]:
     """Create a run, yield it, and end it FINISHED, FAILED or KILLED according to how we exit."""
-    client = _client(settings)
+    client = client_for(settings)
     experiment_id = ensure_experiment(client, settings)
     all_tags = {k: str(v) for k, v in (tags or {}).items() if v is not None}
     if parent_run_id:

@@ -21,6 +21,8 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+from cellsweep.tracking import compat
+
 log = logging.getLogger(__name__)
 
 
@@ -59,14 +61,13 @@ def _valid(template: Path) -> bool:
 def _build_template(template: Path) -> None:
     """Migrate an empty database into the cache, atomically (concurrent builders are fine)."""
     import sqlalchemy
-    from mlflow.store.db.utils import _initialize_tables
 
     template.parent.mkdir(parents=True, exist_ok=True)
     tmp = template.with_name(f".{template.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     engine = sqlalchemy.create_engine(f"sqlite:///{tmp}")
     try:
-        _initialize_tables(engine)
+        compat.initialize_tables(engine)
     finally:
         engine.dispose()
     os.replace(tmp, template)
@@ -102,10 +103,6 @@ def discard(uri: str, db: Path) -> None:
     the retry builds both from scratch (MLflow's engine for the URI is dropped with them: its
     open connection would still see the removed file)."""
     with contextlib.suppress(Exception):
-        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-        engine = SqlAlchemyStore._engine_map.pop(uri, None)
-        if engine is not None:
-            engine.dispose()
+        compat.drop_cached_engine(uri)
     db.unlink(missing_ok=True)
     template_path().unlink(missing_ok=True)

@@ -13,8 +13,8 @@ from cellsweep.tracking import tags as T
 from cellsweep.tracking.redact import redact_uri
 from cellsweep.tracking.run import (
     TrackingSettings,
-    _client,
     check_reachable,
+    client_for,
     ensure_experiment,
     run_link,
     set_run_tags,
@@ -46,7 +46,7 @@ class MLflowStudyTracker:
         fingerprint: str | None = None,
     ) -> str:
         """Open (or, on resume, reopen) the study's parent run; its id, for the workers."""
-        self.client = _client(self.settings)
+        self.client = client_for(self.settings)
         exp_id = self.experiment_id = ensure_experiment(self.client, self.settings)
         found = self.client.search_runs(
             [exp_id],
@@ -77,7 +77,7 @@ class MLflowStudyTracker:
         of the study may do it, not only the one that started the parent run."""
         try:
             if self.client is None:
-                self.client = _client(self.settings)
+                self.client = client_for(self.settings)
             tag = functools.partial(set_run_tags, self.client, run_id)
             T.record_trial_outcome(tag, T.FAIL, reason)
             self.client.set_terminated(run_id, status=T.FAILED)

@@ -15,7 +15,7 @@ from typing import Any
 
 from cellsweep.tracking import tags as T
 from cellsweep.tracking.redact import redact_text
-from cellsweep.tracking.run import TrackedRun, TrackingSettings, _client, ensure_experiment
+from cellsweep.tracking.run import TrackedRun, TrackingSettings, client_for, ensure_experiment
 
 
 class MLflowTrialRuns:
@@ -35,7 +35,7 @@ class MLflowTrialRuns:
         params: Mapping[str, Any],
     ) -> str:
         """Create the trial's run (RUNNING while the job runs) and log its params."""
-        client = _client(self.settings)
+        client = client_for(self.settings)
         if self._experiment is None:
             self._experiment = ensure_experiment(client, self.settings)
         tags = trial_tags_with_command(study_name, number, parent_run_id)

@@ -26,7 +26,6 @@ no Hydra or Optuna exception leaves :func:`parse_space`.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from numbers import Integral, Real
 from typing import Any
 
 import optuna
-from hydra.core.override_parser.overrides_parser import OverridesParser, create_functions
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import (
     ChoiceSweep,
     IntervalSweep,
@@ -57,6 +56,7 @@ from optuna.distributions import (
 )
 
 from cellsweep.errors import ConfigError
+from cellsweep.sweep import compat
 
 __all__ = ["SearchSpace", "parse_space", "suggest", "to_override"]
 
@@ -174,15 +174,7 @@ def _interval_keeping_ints(start: Any, end: Any) -> IntervalSweep:
 @cache
 def _parser() -> OverridesParser:
     """Hydra's override parser with every stock function, ``interval`` swapped as above."""
-    stock = create_functions()
-    functions = type(stock)()
-    for name, func in stock.functions.items():
-        if name == "interval":
-            # Hydra checks arguments against the registered signature: reuse the stock one.
-            _interval_keeping_ints.__signature__ = inspect.signature(func)  # type: ignore[attr-defined]
-            func = _interval_keeping_ints
-        functions.register(name=name, func=func)
-    return OverridesParser(functions=functions)
+    return compat.override_parser({"interval": _interval_keeping_ints})
 
 
 def _hydra_reason(exc: Exception) -> str:

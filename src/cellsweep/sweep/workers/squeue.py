@@ -10,11 +10,12 @@ no longer lists has ended, and its result file (or the lack of one) says how.
 from __future__ import annotations
 
 import contextlib
-import pickle
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
+
+from cellsweep.sweep import compat
 
 # Pending reasons that no amount of waiting resolves: the request exceeds what the partition,
 # account or QOS allows (an admin would have to change the cluster). Others (Resources,
@@ -137,8 +138,7 @@ class SlurmWorker:
         if not path.exists():
             return 1, "no result (it never started, or was killed)"
         try:
-            with path.open("rb") as f:
-                kind, value = pickle.load(f)
+            kind, value = compat.submitit_result(path)
         except Exception as exc:  # a result file cut short
             return 1, f"unreadable result ({type(exc).__name__})"
         if kind == "success":
