@@ -91,3 +91,75 @@ def test_bad_sweep_input_is_one_line_and_exit_2(name, tmp_path: Path, capsys, mo
     assert not (tmp_path / "mlruns" / "mlflow.db").exists()
     journal = tmp_path / "sweeps" / "optuna.journal"
     assert not journal.exists() or journal.stat().st_size == 0
+
+
+# --- what is bad input and what is a bug: classified by type, each told once -------------------
+
+
+def test_a_validator_that_crashes_is_a_bug_not_bad_input() -> None:
+    """A ConfigError from the app's validator is bad input (exit 2); any other exception is a
+    bug in the validator and goes on with its traceback (exit 1)."""
+    from cellsweep.errors import ConfigError
+    from cellsweep.sweep.plugin.run import check_before_writing
+    from cellsweep.sweep.space.grammar import parse_space
+
+    space = parse_space({"x": "interval(0.0, 1.0)"})
+
+    def compose(overrides):
+        return {"overrides": overrides}
+
+    def refuses(cfg):
+        raise ConfigError("x: too large")
+
+    def crashes(cfg):
+        return 1 / 0
+
+    with pytest.raises(ConfigError, match="too large"):
+        check_before_writing(refuses, space, compose, [])
+    with pytest.raises(ZeroDivisionError):
+        check_before_writing(crashes, space, compose, [])
+    check_before_writing(None, space, compose, [])  # nothing to check: fine
+
+
+def test_an_identity_value_that_cannot_resolve_is_refused(monkeypatch) -> None:
+    """A data file named through an interpolation that does not resolve would silently drop
+    out of the study's identity; a value that exists only when a job runs names no input."""
+    from omegaconf import OmegaConf
+
+    from cellsweep.errors import ConfigError
+    from cellsweep.sweep.study.identity import study_identity
+
+    monkeypatch.delenv("CELLSWEEP_NO_SUCH_VAR", raising=False)
+    job_time = OmegaConf.create({"out": "???", "task": {"log": "${out}/log.txt"}})
+    assert "config.task.log" in study_identity(job_time, {}).items
+    broken = OmegaConf.create({"task": {"data": "${oc.env:CELLSWEEP_NO_SUCH_VAR}"}})
+    with pytest.raises(ConfigError, match=r"task\.data: cannot be resolved") as err:
+        study_identity(broken, {})
+    assert "\n" not in str(err.value) and "identity_ignore" in str(err.value)
+
+
+def test_a_heartbeat_that_keeps_failing_is_told_once_with_its_cause(caplog) -> None:
+    import logging
+    import time
+
+    from cellsweep.sweep.study.heartbeat import MISSED_BEATS, Heartbeat
+
+    class Trial:
+        number, beats, fail = 4, 0, True
+
+        def set_user_attr(self, key, value):
+            self.beats += 1
+            if self.fail and self.beats > 1:  # the first stamp (on entry) gets through
+                raise OSError("disk full")
+
+    trial = Trial()
+    with caplog.at_level(logging.WARNING, logger="cellsweep.sweep"), Heartbeat(trial, 0.01):
+        deadline = time.monotonic() + 10
+        while trial.beats < 3 * MISSED_BEATS + 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        trial.fail = False
+        while "written again" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.01)
+    told = [r.getMessage() for r in caplog.records if "could not be written" in r.getMessage()]
+    assert len(told) == 1 and "OSError: disk full" in told[0] and "trial 4" in told[0]
+    assert "trial 4: heartbeat written again" in caplog.text

@@ -15,7 +15,9 @@ import hydra
 import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus, run_job
+from hydra.errors import HydraException
 from omegaconf import OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
 from cellsweep.errors import ConfigError
 from cellsweep.sweep.api import TrialContext
@@ -97,6 +99,8 @@ def check_before_writing(
     Bad input (an unknown key, a wrong type) fails every point and becomes one ConfigError
     before the study or the parent run exist. A point that fails only where the space is
     infeasible (too long a window, say) is left to its trial, so one good point is enough.
+    Bad input is what Hydra and OmegaConf refuse and the ``ConfigError`` a validator raises;
+    any other exception from a validator is a bug in it, and goes on with its traceback.
     """
     validator = validator_path if callable(validator_path) else None
     if validator_path and validator is None:
@@ -120,7 +124,7 @@ def check_before_writing(
             return
         except ConfigError as exc:
             first = first or exc
-        except Exception as exc:  # Hydra's composition errors (unknown keys, bad overrides)
+        except (HydraException, OmegaConfBaseException) as exc:  # unknown keys, bad overrides
             msg = str(exc).strip().splitlines()
             first = first or ConfigError(msg[0] if msg else type(exc).__name__)
         if not space:

@@ -7,7 +7,6 @@ older than ``grace_period`` fails the trial (its MLflow run too) and queues the 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -23,6 +22,7 @@ from cellsweep.sweep.study.record import requeue
 from cellsweep.sweep.tracker import NULL_TRACKER, StudyTracker
 
 log = logging.getLogger("cellsweep.sweep")
+MISSED_BEATS = 3  # heartbeat writes that fail in a row before it is told, once
 
 
 def last_beat(trial: optuna.trial.FrozenTrial) -> float | None:
@@ -76,9 +76,24 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        missed = 0
         while not self._stop.wait(self.interval):
-            with contextlib.suppress(Exception):  # a missed beat is retried next interval
+            try:
                 self.trial.set_user_attr(attrs.HEARTBEAT, time.time())
+                if missed >= MISSED_BEATS:
+                    log.warning("trial %d: heartbeat written again", self.trial.number)
+                missed = 0
+            except Exception as exc:  # a missed beat is retried next interval...
+                missed += 1
+                if missed == MISSED_BEATS:  # ...but a heartbeat that keeps failing is told
+                    log.warning(
+                        "trial %d: %d heartbeats in a row could not be written (%s: %s); "
+                        "past grace_period another worker will take the trial for stale",
+                        self.trial.number,
+                        missed,
+                        type(exc).__name__,
+                        exc,
+                    )
             if self.check is not None and not self._stop.is_set():
                 try:
                     self.check()

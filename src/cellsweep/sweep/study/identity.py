@@ -14,14 +14,19 @@ a mismatch can say which keys differ.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import InterpolationToMissingValueError, OmegaConfBaseException
+
+from cellsweep.errors import ConfigError
 
 IDENTITY_ATTR, FINGERPRINT_ATTR = "cellsweep_identity", "cellsweep_fingerprint"
 FINGERPRINT_CHARS = 8
@@ -57,10 +62,37 @@ def _leaves(node: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
 
 
 def _resolved(cfg: DictConfig, key: str) -> Any:
+    """The value an interpolation names, to find a data file behind it. A value known only
+    when a job runs (its output folder: an interpolation to a missing value) names no input,
+    and None is right; anything else that cannot resolve would silently drop a data file out
+    of the identity, so it is refused."""
     try:
         return OmegaConf.select(cfg, key, throw_on_missing=False)
-    except Exception:  # an interpolation that needs Hydra's runtime (an output folder, say)
+    except InterpolationToMissingValueError:
         return None
+    except OmegaConfBaseException as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"{key}: cannot be resolved to identify the study ({reason}); fix it, or list "
+            f"{key.split('.')[0]!r} in hydra.sweeper.identity_ignore"
+        ) from None
+
+
+@contextlib.contextmanager
+def _as_in_a_job(cfg: DictConfig) -> Iterator[None]:
+    """``${hydra:...}`` resolves against the config's own ``hydra`` node, as it does in a job:
+    what Hydra fills in only when a job runs (its output folder) is then a missing value, not an
+    error. The process's HydraConfig is put back afterwards."""
+    from hydra.core.hydra_config import HydraConfig
+
+    holder = HydraConfig.instance()
+    before = holder.cfg
+    if "hydra" in cfg:
+        holder.set_config(copy.deepcopy(cfg))  # it marks the node it is given read-only
+    try:
+        yield
+    finally:
+        holder.cfg = before
 
 
 def _named_file(value: Any, roots: Iterable[Path]) -> Path | None:
@@ -93,14 +125,15 @@ def study_identity(
     raw = OmegaConf.to_container(cfg, resolve=False)
     items: dict[str, str] = {}
     roots = list(roots)
-    for key, value in _leaves({k: v for k, v in raw.items() if str(k) not in skip}):
-        if _searched(key, searched):
-            continue
-        items[f"config.{key}"] = json.dumps(value, sort_keys=True, default=str)
-        named = _resolved(cfg, key) if isinstance(value, str) and "${" in value else value
-        path = _named_file(named, roots)
-        if path is not None:
-            items[f"file.{key}"] = file_digest(path)
+    with _as_in_a_job(cfg):
+        for key, value in _leaves({k: v for k, v in raw.items() if str(k) not in skip}):
+            if _searched(key, searched):
+                continue
+            items[f"config.{key}"] = json.dumps(value, sort_keys=True, default=str)
+            named = _resolved(cfg, key) if isinstance(value, str) and "${" in value else value
+            path = _named_file(named, roots)
+            if path is not None:
+                items[f"file.{key}"] = file_digest(path)
     for key, expr in space.items():
         if isinstance(expr, (DictConfig, ListConfig)):
             expr = OmegaConf.to_container(expr, resolve=True)

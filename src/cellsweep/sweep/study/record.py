@@ -179,8 +179,14 @@ def record_outcome(
             trial.number,
         )
         return "stale"
-    except RuntimeError as exc:
-        if "Study.stop" not in str(exc):
+    except RuntimeError:  # Study.stop outside optimize(): how a grid says it has no point left
+        if not _grid_exhausted(study):
             raise
-        return "exhausted"  # grid samplers stop the study once every point is visited
+        return "exhausted"
     return "told"
+
+
+def _grid_exhausted(study: optuna.Study) -> bool:
+    """Whether the study's grid sampler has visited every point (it then stops the study)."""
+    sampler = study.sampler
+    return isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(study)

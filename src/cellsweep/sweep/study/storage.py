@@ -44,11 +44,13 @@ def make_storage(spec: str | None, default_path: Path) -> optuna.storages.BaseSt
     if spec == MEMORY:
         return optuna.storages.InMemoryStorage()
     if spec and "://" in str(spec):
+        import sqlalchemy.exc  # Optuna's RDB storage is built on it
+
         for attempt in range(4):  # workers on other hosts may be creating the schema right now
             try:
                 return optuna.storages.RDBStorage(str(spec))
             except Exception as exc:  # never echo the URL: it may carry a password
-                if attempt == 3 or "IntegrityError" not in type(exc).__name__:
+                if attempt == 3 or not isinstance(exc, sqlalchemy.exc.IntegrityError):
                     raise ConfigError(
                         f"cannot open the Optuna storage: {type(exc).__name__}"
                     ) from None
