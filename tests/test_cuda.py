@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import math
 import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 import torch
-from mlflow.tracking import MlflowClient
 
 from cellsweep.sweep.workers.devices import visible_gpus
-from helpers.run import TINY, run_train, store_overrides
-from helpers.sweep import load
+from helpers.run import TINY, experiment_runs, mlflow_client, run_train, store_overrides
+from helpers.sweep import load, sweep_args, train_command
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs a CUDA GPU (torch.cuda.is_available() is False)"
@@ -44,9 +42,7 @@ CASES = {
 
 
 def _runs(tmp: Path, workload: str) -> list:
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}")
-    exp = client.get_experiment_by_name(f"cellsweep-{workload}")
-    return client.search_runs([exp.experiment_id])
+    return experiment_runs(mlflow_client(tmp), f"cellsweep-{workload}")
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -63,17 +59,7 @@ def test_trains_on_cuda(name, tmp_path, capsys) -> None:
 
 
 def test_sweep_trials_on_cuda(tmp_path, capsys) -> None:
-    argv = [
-        "-m",
-        "sweep=chemotaxis/window",
-        *TINY,
-        "task.sim.device=cuda",
-        "trainer=gpu",
-        *store_overrides(tmp_path),
-        f"paths.sweeps_dir={tmp_path / 'sweeps'}",
-        f"hydra.sweep.dir={tmp_path / 'multirun'}",
-        "hydra.sweeper.n_trials=2",
-    ]
+    argv = sweep_args(tmp_path, 2, "task.sim.device=cuda", "trainer=gpu")
     code, _, err = run_train(argv, capsys)
     assert code == 0, err
     trials = [r for r in _runs(tmp_path, "chemotaxis") if "mlflow.parentRunId" in r.data.tags]
@@ -87,22 +73,8 @@ def test_sweep_workers_spread_over_the_gpus(tmp_path, monkeypatch) -> None:
     a single GPU they share it: nothing to spread). Each trial trains on its worker's GPU."""
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     gpus = visible_gpus()
-    argv = [
-        sys.executable,
-        "-m",
-        "cellsweep.train",
-        "-m",
-        "sweep=chemotaxis/window",
-        *TINY,
-        "task.sim.device=cuda",
-        "trainer=gpu",
-        *store_overrides(tmp_path),
-        f"paths.sweeps_dir={tmp_path / 'sweeps'}",
-        f"hydra.sweep.dir={tmp_path / 'multirun'}",
-        "hydra.sweeper.study_name=t-window",
-        "hydra.sweeper.n_trials=4",
-        "hydra.sweeper.n_workers=2",
-    ]
+    extra = ("task.sim.device=cuda", "trainer=gpu", "hydra.sweeper.n_workers=2")
+    argv = train_command(sweep_args(tmp_path, 4, *extra))
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     seen = defaultdict(set)

@@ -14,9 +14,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-import helpers.run
-from helpers.run import ROOT, TINY
+from helpers.run import ROOT
 from helpers.servers import free_port
+from helpers.sweep import sweep_args, train_command
 
 SCRIPT = ROOT / "scripts" / "services.sh"
 N_TRIALS = 12  # four per worker: enough for the three to race for the last ones
@@ -67,27 +67,19 @@ def test_three_workers_on_postgres_share_one_study_and_one_parent_run(services, 
         "MLFLOW_TRACKING_URI": services["MLFLOW_TRACKING_URI"],
         "OMP_NUM_THREADS": "1",
     }
-    argv = [
-        sys.executable,
-        "-m",
-        "cellsweep.train",
-        "-m",
-        "sweep=chemotaxis/window",
+    extra = [
         "storage=postgres",
         "tracking=server",
-        *TINY,
         "trainer.max_epochs=8",
-        "task.window_steps=choice(10,20,50,100)",  # what TINY's 600 steps can hold
-        f"hydra.sweeper.n_trials={N_TRIALS}",
         "hydra.sweeper.study_name=dist-window",
         "hydra.sweeper.pruner=median",
         "hydra.sweeper.threads_per_worker=1",
-        f"paths.cache_dir={helpers.run.SHARED_CACHE or tmp_path / 'cache'}",
-        f"paths.sweeps_dir={tmp_path / 'sweeps'}",
     ]
     procs = [
         subprocess.Popen(
-            [*argv, f"hydra.sweep.dir={tmp_path / f'w{i}'}"],
+            train_command(
+                sweep_args(tmp_path, N_TRIALS, *extra, f"hydra.sweep.dir={tmp_path / f'w{i}'}")
+            ),
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

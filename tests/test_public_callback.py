@@ -27,12 +27,12 @@ class Tiny(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def fit(epochs: int = 3) -> L.Trainer:
+def fit(epochs: int = 3, callback: OptunaPruning | None = None) -> L.Trainer:
     x = torch.linspace(0, 1, 16).unsqueeze(1)
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, 2 * x), batch_size=8)
     trainer = L.Trainer(
         max_epochs=epochs,
-        callbacks=[OptunaPruning(monitor="train/loss")],
+        callbacks=[callback or OptunaPruning(monitor="train/loss")],
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -61,4 +61,16 @@ def test_reports_logs_and_prunes_inside_a_trial() -> None:
 
 
 def test_does_nothing_outside_a_sweep() -> None:
-    assert fit(epochs=2).current_epoch == 2
+    """The same callback, used in a trial and then outside any: the second fit runs all its
+    epochs (the pruner would stop it at epoch 1), reports nothing and logs nothing."""
+    study = optuna.create_study(pruner=AlwaysPrune())
+    trial = study.ask()
+    logged: list[int] = []
+    ctx = TrialContext(trial, "s", ["value"], ["minimize"], pruning=True)
+    ctx.log_metrics = lambda metrics, step: logged.append(step)
+    callback = OptunaPruning(monitor="train/loss")
+    with trial_scope(ctx), pytest.raises(optuna.TrialPruned):
+        fit(callback=callback)
+    reported, seen = dict(study.trials[0].intermediate_values), list(logged)
+    assert fit(epochs=3, callback=callback).current_epoch == 3  # not pruned
+    assert study.trials[0].intermediate_values == reported and logged == seen

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import optuna
 import pytest
-from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from cellsweep.sweep.study.storage import make_storage
+from helpers.run import experiment_runs, mlflow_client
 
 APP_DIR = Path(__file__).parent / "apps" / "stock_app"
 APP = APP_DIR / "stock_train.py"
@@ -46,9 +46,8 @@ def error_lines(err: str) -> list[str]:
 
 
 def runs(tmp: Path, experiment: str = "stock_train"):
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}")
-    exp = client.get_experiment_by_name(experiment)
-    found = client.search_runs([exp.experiment_id], max_results=1000)
+    client = mlflow_client(tmp)
+    found = experiment_runs(client, experiment)
     parents = [r for r in found if r.data.tags.get("cellsweep.role") == "study"]
     children = [r for r in found if "mlflow.parentRunId" in r.data.tags]
     return client, parents, children

@@ -393,14 +393,17 @@ def test_suggest_samples_inside_the_distributions() -> None:
     assert all(len(v) > 1 for v in seen.values()), seen  # every parameter actually varied
 
 
-def test_suggest_is_deterministic_for_a_seeded_sampler() -> None:
-    space = parse_space(PARAMS)
-
-    def draw() -> list[list[str]]:
-        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
-        return [suggest(study.ask(), space) for _ in range(3)]
-
-    assert draw() == draw()
+def test_suggest_gives_the_same_overrides_whatever_order_the_space_was_written_in() -> None:
+    """A trial's overrides (recorded on it, recomposed by adopt, its rerun command) depend on
+    the values drawn, not on the order of the space's entries."""
+    forward = parse_space(PARAMS)
+    backward = parse_space(dict(reversed(list(PARAMS.items()))))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    for _ in range(3):
+        trial = study.ask()
+        drawn = suggest(trial, forward)
+        assert drawn == sorted(drawn) and len(drawn) == len(PARAMS)
+        assert suggest(optuna.trial.FixedTrial(trial.params), backward) == drawn
 
 
 def test_suggest_refuses_a_key_both_sampled_and_fixed() -> None:

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import optuna
 import pytest
-from mlflow.tracking import MlflowClient
 
 from cellsweep.errors import ConfigError
 from cellsweep.sweep.study.storage import make_storage
 from cellsweep.tasks.base import Workload, resolve_workload
-from helpers.run import run_train, store_overrides
+from helpers.run import experiment_runs, mlflow_client, run_train, store_overrides
 
 HERE = Path(__file__).resolve().parent / "workloads" / "logistic"
 
@@ -32,10 +31,8 @@ def logistic(monkeypatch) -> list[str]:
 
 
 def _runs(tmp: Path):
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}")
-    exp = client.get_experiment_by_name("cellsweep-logistic")
-    assert exp is not None
-    return client, client.search_runs([exp.experiment_id], max_results=100)
+    client = mlflow_client(tmp)
+    return client, experiment_runs(client, "cellsweep-logistic")
 
 
 def test_the_module_satisfies_the_contract(logistic) -> None:

@@ -7,21 +7,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from cellsweep.train import single_run_name
-from helpers.run import ROOT, TINY, run_train, store_overrides
-
-
-def _client(tmp: Path) -> MlflowClient:
-    return MlflowClient(tracking_uri=f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}")
+from helpers.run import ROOT, TINY, experiment_runs, mlflow_client, run_train, store_overrides
 
 
 def _only_run(tmp: Path):
-    client = _client(tmp)
-    exp = client.get_experiment_by_name("cellsweep-chemotaxis")
-    runs = client.search_runs([exp.experiment_id])
+    client = mlflow_client(tmp)
+    runs = experiment_runs(client, "cellsweep-chemotaxis")
     assert len(runs) == 1
     return client, runs[0]
 

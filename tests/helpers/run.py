@@ -54,3 +54,16 @@ def run_train(argv: list[str], capsys=None) -> tuple[int, str, str]:
         sys.argv = old
     out, err = capsys.readouterr() if capsys is not None else ("", "")
     return code, out, err
+
+
+def mlflow_client(tmp: Path):
+    """A client on the project's embedded store as ``store_overrides(tmp)`` places it."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}")
+
+
+def experiment_runs(client, experiment: str) -> list:
+    """Every run of one experiment (``cellsweep-<workload>``, or an app's own)."""
+    exp = client.get_experiment_by_name(experiment)
+    return client.search_runs([exp.experiment_id], max_results=1000)

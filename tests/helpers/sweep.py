@@ -6,10 +6,9 @@ import sys
 from pathlib import Path
 
 import optuna
-from mlflow.tracking import MlflowClient
 
 from cellsweep.sweep.study.storage import make_storage
-from helpers.run import TINY, store_overrides
+from helpers.run import TINY, experiment_runs, mlflow_client, store_overrides
 
 
 def sweep_args(tmp: Path, n_trials: int, *extra: str) -> list[str]:
@@ -28,10 +27,15 @@ def sweep_args(tmp: Path, n_trials: int, *extra: str) -> list[str]:
     ]
 
 
+def train_command(argv: list[str]) -> list[str]:
+    """``cellsweep-train`` as a separate process (it gets signals, spawns, sees env vars)."""
+    return [sys.executable, "-m", "cellsweep.train", *argv]
+
+
 def sweep_command(tmp: Path, n_trials: int, epochs: int = 15) -> list[str]:
-    """The sweep as a separate process (it gets signals), trials of ``epochs`` epochs."""
+    """The sweep as a separate process, trials of ``epochs`` epochs without pruning."""
     extra = ("hydra.sweeper.pruner=none", f"trainer.max_epochs={epochs}")
-    return [sys.executable, "-m", "cellsweep.train", *sweep_args(tmp, n_trials, *extra)]
+    return train_command(sweep_args(tmp, n_trials, *extra))
 
 
 def load(tmp: Path, name: str = "t-window") -> optuna.Study:
@@ -41,6 +45,5 @@ def load(tmp: Path, name: str = "t-window") -> optuna.Study:
 
 
 def mlflow_runs(tmp: Path):
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}")
-    exp = client.get_experiment_by_name("cellsweep-chemotaxis")
-    return client, client.search_runs([exp.experiment_id], max_results=1000)
+    client = mlflow_client(tmp)
+    return client, experiment_runs(client, "cellsweep-chemotaxis")
