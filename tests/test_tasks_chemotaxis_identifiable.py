@@ -8,7 +8,8 @@ import torch
 from matplotlib.patches import Polygon, Rectangle
 from torch import nn
 
-from cellsweep.tasks.chemotaxis.module import ChemotaxisEstimator
+from cellsweep.tasks.chemotaxis.config import ChemotaxisCfg
+from cellsweep.tasks.chemotaxis.module import ChemotaxisEstimator, EvalGrid
 from cellsweep.tasks.chemotaxis.operators import face_positions
 from cellsweep.tasks.chemotaxis.plots import sensitivity_figure
 
@@ -30,19 +31,11 @@ def test_interior_error_ignores_what_the_walls_hide() -> None:
     faces = face_positions(1.0, 50)  # c(x) = x: the losses see S on [0.02, 0.98]
     lo, hi = float(faces.min()), float(faces.max())
     eval_c = torch.linspace(0.0, 1.0, 201, dtype=torch.float64)
-    module = ChemotaxisEstimator(
-        WrongNearWalls(lo, hi),
-        faces_c=faces,
-        faces_dc=torch.ones_like(faces),
-        c_range=(0.0, 1.0),
-        h=0.02,
-        tau=0.01,
-        form="trapezoid",
-        D=1.0,
-        eval_c=eval_c,
-        S_true=1.0 + torch.sin(math.pi * eval_c),
-        eval_interior=(eval_c >= lo - 1e-12) & (eval_c <= hi + 1e-12),
-    )
+    cfg = ChemotaxisCfg(bins=50, window_steps=100)  # c(x) = x on [0, 1], τ = 100·1e-4
+    cfg.estimator.D, cfg.loss.form = 1.0, "trapezoid"
+    grid = EvalGrid(eval_c, (0.0, 1.0), (lo, hi), lambda c: 1.0 + torch.sin(math.pi * c))
+    module = ChemotaxisEstimator(WrongNearWalls(lo, hi), cfg, grid)
+    assert torch.equal(module.eval_interior, (eval_c >= lo - 1e-12) & (eval_c <= hi + 1e-12))
     assert float(module.sensitivity_error(interior=True)) < 1e-12
     assert float(module.sensitivity_error()) > 0.3  # the whole range counts the walls' bands
 

@@ -14,54 +14,77 @@ Logged metrics (per epoch):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import lightning as L
 import torch
 from torch import nn
 
+from cellsweep.tasks.chemotaxis.config import ChemotaxisCfg
+from cellsweep.tasks.chemotaxis.limits import parabolic_diffusion, parabolic_sensitivity
 from cellsweep.tasks.chemotaxis.losses import pair_loss, residual
-from cellsweep.tasks.chemotaxis.operators import apply_operator, generator_matrix
+from cellsweep.tasks.chemotaxis.operators import apply_operator, face_positions, generator_matrix
+
+EVAL_POINTS = 201
+
+
+@dataclass
+class EvalGrid:
+    """Where the learned S is compared and reported: ``EVAL_POINTS`` values of c over the range
+    of the signal, the part of it the losses see (the interior faces), and the analytic S if
+    the data are simulated."""
+
+    c: torch.Tensor
+    c_range: tuple[float, float]
+    seen: tuple[float, float]
+    S: Callable[[torch.Tensor], torch.Tensor] | None
+
+    @classmethod
+    def of(cls, cfg: ChemotaxisCfg) -> EvalGrid:
+        """The grid of a task config."""
+        sim = cfg.sim
+        c_lo, c_hi = sim.signal.c_range(sim.length)
+        faces_c = sim.signal.c(face_positions(sim.length, cfg.bins))
+        S = parabolic_sensitivity(sim) if cfg.data.source == "simulate" else None
+        c = torch.linspace(c_lo, c_hi, EVAL_POINTS, dtype=torch.float64)
+        return cls(c, (c_lo, c_hi), (float(faces_c.min()), float(faces_c.max())), S)
+
+    @property
+    def interior(self) -> torch.Tensor:
+        """The grid points inside the range the losses see."""
+        return (self.c >= self.seen[0] - 1e-12) & (self.c <= self.seen[1] + 1e-12)
 
 
 class ChemotaxisEstimator(L.LightningModule):
-    """S_θ(c) = MLP(normalized c); 𝓛_S on M bins; loss by ``form`` at window τ."""
+    """S_θ(c) = MLP(normalized c); 𝓛_S on M bins; loss by ``form`` at window τ.
 
-    def __init__(
-        self,
-        net: nn.Module,
-        faces_c: torch.Tensor,
-        faces_dc: torch.Tensor,
-        c_range: tuple[float, float],
-        h: float,
-        tau: float,
-        form: str,
-        D: float,
-        learn_D: bool = False,
-        lr: float = 3e-3,
-        weight_decay: float = 0.0,
-        scheduler: str = "cosine",
-        min_lr_ratio: float = 0.02,
-        horizon: float = 0.02,
-        eval_c: torch.Tensor | None = None,
-        S_true: torch.Tensor | None = None,
-        eval_interior: torch.Tensor | None = None,
-    ) -> None:
+    Takes the task's config, as the Density-PINN estimators take theirs: the bins' faces, the
+    window τ, the loss form, D, the optimizer and the validation horizon all come from it, and
+    ``grid`` says where S is compared (and against which analytic S, if one is known).
+    """
+
+    def __init__(self, net: nn.Module, cfg: ChemotaxisCfg, grid: EvalGrid) -> None:
         super().__init__()
+        sim, optim = cfg.sim, cfg.optim
+        faces = face_positions(sim.length, cfg.bins)
         self.net = net.double()
-        self.register_buffer("faces_c", faces_c.double())
-        self.register_buffer("faces_dc", faces_dc.double())
-        self.c_lo, self.c_hi = float(c_range[0]), float(c_range[1])
-        self.h, self.tau, self.form, self.horizon = h, tau, form, horizon
-        self.lr, self.weight_decay = lr, weight_decay
-        self.scheduler, self.min_lr_ratio = scheduler, min_lr_ratio
+        self.register_buffer("faces_c", sim.signal.c(faces).double())
+        self.register_buffer("faces_dc", sim.signal.dc(faces).double())
+        self.c_lo, self.c_hi = float(grid.c_range[0]), float(grid.c_range[1])
+        self.h, self.tau = sim.length / cfg.bins, cfg.window_steps * sim.dt
+        self.form, self.horizon = cfg.loss.form, cfg.val.horizon_steps * sim.dt
+        self.lr, self.weight_decay = optim.lr, optim.weight_decay
+        self.scheduler, self.min_lr_ratio = optim.scheduler, optim.min_lr_ratio
+        D = cfg.estimator.D if cfg.estimator.D is not None else parabolic_diffusion(sim)
         log_d = torch.tensor(math.log(D), dtype=torch.float64)
-        if learn_D:
+        if cfg.estimator.learn_D:
             self.log_D = nn.Parameter(log_d)
         else:
             self.register_buffer("log_D", log_d)
-        self.register_buffer("eval_c", None if eval_c is None else eval_c.double())
-        self.register_buffer("S_true", None if S_true is None else S_true.double())
-        self.register_buffer("eval_interior", eval_interior)
+        self.register_buffer("eval_c", grid.c.double())
+        self.register_buffer("S_true", None if grid.S is None else grid.S(grid.c).double())
+        self.register_buffer("eval_interior", grid.interior)
 
     @property
     def D(self) -> torch.Tensor:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -16,40 +15,10 @@ from cellsweep.structured import parse
 from cellsweep.tasks.base import Report, TaskRun
 from cellsweep.tasks.chemotaxis.config import ChemotaxisCfg
 from cellsweep.tasks.chemotaxis.data import ChemotaxisData
-from cellsweep.tasks.chemotaxis.limits import parabolic_diffusion, parabolic_sensitivity
-from cellsweep.tasks.chemotaxis.module import ChemotaxisEstimator
-from cellsweep.tasks.chemotaxis.operators import face_positions
+from cellsweep.tasks.chemotaxis.limits import parabolic_diffusion
+from cellsweep.tasks.chemotaxis.module import ChemotaxisEstimator, EvalGrid
 from cellsweep.tasks.chemotaxis.plots import sensitivity_figure
 from cellsweep.tasks.tables import columns_csv
-
-EVAL_POINTS = 201
-
-
-@dataclass
-class EvalGrid:
-    """Where the learned S is compared and reported: ``EVAL_POINTS`` values of c over the range
-    of the signal, the part of it the losses see (the interior faces), and the analytic S if
-    the data are simulated."""
-
-    c: torch.Tensor
-    c_range: tuple[float, float]
-    seen: tuple[float, float]
-    S: Callable[[torch.Tensor], torch.Tensor] | None
-
-    @classmethod
-    def of(cls, cfg: ChemotaxisCfg) -> EvalGrid:
-        """The grid of a task config."""
-        sim = cfg.sim
-        c_lo, c_hi = sim.signal.c_range(sim.length)
-        faces_c = sim.signal.c(face_positions(sim.length, cfg.bins))
-        S = parabolic_sensitivity(sim) if cfg.data.source == "simulate" else None
-        c = torch.linspace(c_lo, c_hi, EVAL_POINTS, dtype=torch.float64)
-        return cls(c, (c_lo, c_hi), (float(faces_c.min()), float(faces_c.max())), S)
-
-    @property
-    def interior(self) -> torch.Tensor:
-        """The grid points inside the range the losses see."""
-        return (self.c >= self.seen[0] - 1e-12) & (self.c <= self.seen[1] + 1e-12)
 
 
 def check(task: Mapping[str, Any], model: Mapping[str, Any]) -> None:
@@ -64,31 +33,6 @@ def _check_inputs(cfg: ChemotaxisCfg) -> None:
         path = getattr(cfg.data, key)
         if cfg.data.source == "csv" and path and not Path(path).is_file():
             raise ConfigError(f"task.data.{key}: file not found: {path}")
-
-
-def _estimator(cfg: ChemotaxisCfg, net: MLP, grid: EvalGrid) -> ChemotaxisEstimator:
-    """The LightningModule that learns S with ``net`` from snapshot pairs of the task."""
-    sim = cfg.sim
-    faces = face_positions(sim.length, cfg.bins)
-    return ChemotaxisEstimator(
-        net,
-        faces_c=sim.signal.c(faces),
-        faces_dc=sim.signal.dc(faces),
-        c_range=grid.c_range,
-        h=sim.length / cfg.bins,
-        tau=cfg.window_steps * sim.dt,
-        form=cfg.loss.form,
-        D=cfg.estimator.D if cfg.estimator.D is not None else parabolic_diffusion(sim),
-        learn_D=cfg.estimator.learn_D,
-        lr=cfg.optim.lr,
-        weight_decay=cfg.optim.weight_decay,
-        scheduler=cfg.optim.scheduler,
-        min_lr_ratio=cfg.optim.min_lr_ratio,
-        horizon=cfg.val.horizon_steps * sim.dt,
-        eval_c=grid.c,
-        S_true=None if grid.S is None else grid.S(grid.c),
-        eval_interior=grid.interior,
-    )
 
 
 def _report(cfg: ChemotaxisCfg, module: ChemotaxisEstimator, grid: EvalGrid) -> Report:
@@ -131,7 +75,7 @@ def build(
     _check_inputs(cfg)
     net = MLP.from_config(parse(MLPConfig, dict(model), "model"))
     grid = EvalGrid.of(cfg)
-    module = _estimator(cfg, net, grid)
+    module = ChemotaxisEstimator(net, cfg, grid)
     data = ChemotaxisData(
         cfg, seed, Path(cache_dir) if cache_dir else None, Path(output_dir) if output_dir else None
     )
