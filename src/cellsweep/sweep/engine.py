@@ -98,13 +98,20 @@ def start_parent_run(
     resumed: bool,
     identity: StudyIdentity | None,
     launch: str | None,
+    sweep_dir: str | None = None,
 ) -> str:
     """Open the parent run under the study's lock (processes launched together, or launched
     separately on one PostgreSQL, make one run), then publish its id for ``launch``'s workers."""
     fingerprint = identity.fingerprint if identity is not None else None
     with lock:  # type: ignore[attr-defined]
         run_id = tracker.start(
-            str(study.study_name), n_trials, directions, objectives, resumed, fingerprint
+            str(study.study_name),
+            n_trials,
+            directions,
+            objectives,
+            resumed,
+            fingerprint,
+            sweep_dir=sweep_dir,
         )
         if launch:
             study.set_user_attr(attrs.parent_run_key(launch), run_id)
@@ -336,6 +343,7 @@ def _start(
     workers: list[Worker],
     identity: StudyIdentity | None,
     worker: bool,
+    sweep_dir: str | None = None,
 ) -> None:
     """Spawn the workers, then open the parent run while they import (``workers`` is filled in
     place, so the caller stops them whatever fails next). The run is opened even when the
@@ -357,6 +365,7 @@ def _start(
                 sweep.resumed,
                 identity,
                 launch,
+                sweep_dir,
             )
 
 
@@ -373,6 +382,7 @@ def run_study(
     run_trials: bool = True,
     identity: StudyIdentity | None = None,
     worker: bool = False,
+    sweep_dir: str | None = None,
 ) -> optuna.Study:
     """Run trials until the study holds ``n_trials`` finished ones; returns the study.
 
@@ -386,7 +396,7 @@ def run_study(
     and stops when the study is done or every worker has ended. A ``worker`` (a process this
     one spawned) uses ``tracker`` only to fail the MLflow runs of stale trials; the parent run
     is this process's. ``identity`` is checked against the stored study's before anything is
-    written.
+    written. ``sweep_dir``, this launch's folder, is recorded on the parent run.
     """
     sweep = open_sweep(
         settings, default_objective, default_storage, tracker, launch, identity, worker
@@ -398,7 +408,7 @@ def run_study(
         try:
             if tracker is not None and not worker and _spare_core(settings, run_trials):
                 figures = figure_process.start()  # imports the plots' stack meanwhile
-            _start(sweep, tracker, spawn_workers, workers, identity, worker)
+            _start(sweep, tracker, spawn_workers, workers, identity, worker, sweep_dir)
             trial_loop(sweep, space, base_overrides, run_job, workers, run_trials, watch)
             if not run_trials:
                 print(progress_line(sweep.study, settings.n_trials), flush=True)

@@ -43,6 +43,7 @@ DIRECTIONS = "cellsweep.directions"
 OBJECTIVES = "cellsweep.objectives"
 BEST_TRIAL = "cellsweep.best_trial"
 BEST_RUN_ID = "cellsweep.best_run_id"
+SWEEP_DIR = "cellsweep.sweep_dir"  # the latest launch's folder: its trials and results
 
 # metric names and prefixes
 FIT_TIME = "time/fit_s"  # wall time of a fit: an objective for accuracy-against-cost studies
