@@ -64,6 +64,22 @@ def app_command(task_function: Any, cwd: str | Path | None = None) -> list[str]:
     return [sys.executable, "-m", module]
 
 
+def app_record(task_function: Any, config: DictConfig) -> dict[str, Any]:
+    """What reruns a trial of this app, stored on each trial (``attrs.APP``): the command
+    without arguments, the directory it was launched from, and its primary config folder and
+    name (a plain app has no experiment files: `cellsweep adopt` prints its command instead)."""
+    cwd = defaults.launch_dir(config)
+    sources = OmegaConf.select(config, "hydra.runtime.config_sources", default=None) or []
+    main = next((s for s in sources if s.get("provider") == "main"), None)
+    conf = str(main.path) if main is not None and main.get("schema") == "file" else None
+    return {
+        "command": app_command(task_function, cwd),
+        "cwd": str(cwd),
+        "config_dir": conf,
+        "config_name": OmegaConf.select(config, "hydra.job.config_name", default=None),
+    }
+
+
 def split_arguments(arguments: list[str]) -> tuple[dict[str, str], list[str], set[str]]:
     """Command-line sweep expressions join the search space; plain overrides stay fixed, and a
     plain override of a searched key pins it (it leaves the search space)."""
@@ -263,6 +279,7 @@ class HydraJobs:
         self.worker = os.environ.get(WORKER_ENV) == "1"
         config = sweeper.config
         self.sweep_dir = str(config.hydra.sweep.dir)  # resolved once (fix_sweep_dir)
+        self.app = app_record(sweeper.task_function, config)
         self.launcher = (
             OmegaConf.to_container(config.hydra.launcher, resolve=True) if not self.worker else {}
         )
@@ -271,6 +288,7 @@ class HydraJobs:
 
     def launch(self, overrides: list[str], ctx: TrialContext) -> tuple[Any, BaseException | None]:
         """The trial's job through Hydra's ``run_job``: its own folder, logging and config."""
+        ctx.trial.set_user_attr(attrs.APP, self.app)  # what reruns it (cellsweep adopt)
         cfg = self.composer.compose(overrides)
         set_sweep_dir(cfg, self.sweep_dir)  # the launch's folder: <sweep dir>/<trial number>
         with open_dict(cfg):

@@ -18,6 +18,9 @@ DURATION = "duration_s"
 EPOCHS = "epochs"  # epochs actually trained: what pruning saved
 CUDA_DEVICES = "cuda_visible_devices"
 OBJECTIVES = "objectives"  # on the study: the metric name of each direction
+# the Hydra app that ran the trial: its command (no arguments), launch directory, primary config
+# folder and name, so that `cellsweep adopt` can rerun a trial of any app
+APP = "app"
 
 
 def parent_run_key(launch: str) -> str:
