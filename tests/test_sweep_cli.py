@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 import shlex
 import shutil
@@ -104,7 +105,13 @@ def test_best_adopt_and_rerun_reproduce_the_best_trial(tmp_path, capsys, monkeyp
     assert code == 0
     written = {p.name for p in (tmp_path / "rep").iterdir()}
     assert {"summary.json", "trials.csv", "optimization_history.png"} <= written
-    assert len((tmp_path / "rep" / "trials.csv").read_text().splitlines()) == 4
+    rows = list(csv.DictReader((tmp_path / "rep" / "trials.csv").open()))
+    assert len(rows) == 3
+    by_number = {int(r["number"]): r for r in rows}
+    assert by_number[best.number]["mlflow_run_id"] == best.user_attrs["mlflow_run_id"]
+    # every metric the trial returned at its end, not only the objective
+    assert float(by_number[best.number]["val/pred_err"]) == pytest.approx(best.value)
+    assert float(by_number[best.number]["val/S_rel_err"]) >= 0
 
 
 def test_commands_take_no_name_only_with_one_study(tmp_path, capsys) -> None:
