@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -197,3 +199,46 @@ def test_stock_file_with_n_jobs_2_runs_two_real_workers(tmp_path) -> None:
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
     results = OmegaConf.load(tmp_path / "m" / "optimization_results.yaml")
     assert results.best_value == study.best_value
+
+
+@pytest.mark.slow
+def test_adopt_prints_a_plain_apps_command_that_reruns_its_trial(tmp_path) -> None:
+    """A plain app has no conf/experiment/adopted/: `cellsweep adopt` writes the trial's
+    overrides beside the app's launch folder and prints the app's command with them, and that
+    command reruns the trial alone (one run, the trial's config and value)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "CELLSWEEP_ROOT")}
+    cmd = [sys.executable, str(APP), "hparams_search=optuna", "hydra.sweeper.n_jobs=1"]
+    sweep = subprocess.run(
+        [*cmd, "hydra.sweeper.n_trials=3"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert sweep.returncode == 0, sweep.stderr
+    study = journal_study(tmp_path)
+    best = study.best_trial
+    journal = str(tmp_path / "sweeps" / "optuna.journal")
+    adopt = subprocess.run(
+        [sys.executable, "-m", "cellsweep.cli", "adopt", "--storage", journal],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert adopt.returncode == 0, adopt.stderr
+    written = tmp_path / "adopted" / f"{study.study_name}.overrides.yaml"
+    assert f"wrote {written}" in adopt.stdout
+    rerun = shlex.split(adopt.stdout.split(f"rerun: (from {tmp_path}) ", 1)[1].splitlines()[0])
+    assert rerun[:2] == [sys.executable, str(APP)]
+    assert OmegaConf.load(written) == rerun[2:]  # the file holds the command's overrides
+    assert f"#   {shlex.join(rerun)}" in written.read_text()
+
+    shutil.rmtree(tmp_path / "outputs", ignore_errors=True)
+    proc = subprocess.run(rerun, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    (config,) = (tmp_path / "outputs").glob("*/*/.hydra/config.yaml")  # one run, no sweep
+    cfg = OmegaConf.load(config)
+    assert cfg.model.lr == best.params["model.lr"] and cfg.model.width == best.params["model.width"]
+    sys.path.insert(0, str(APP_DIR))
+    try:
+        from stock_train import objective
+    finally:
+        sys.path.remove(str(APP_DIR))
+    assert objective(cfg) == pytest.approx(best.value, rel=1e-12)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import math
+import shlex
 import shutil
 import sys
 
@@ -30,6 +32,12 @@ def final_metric(out: str, name: str) -> float:
     return float(line.split(f"{name}=")[1].split(",")[0])
 
 
+def rerun_line(text: str) -> list[str]:
+    """The command an adopted file's header names, as argv."""
+    line = next(ln for ln in text.splitlines() if ln.startswith("# Rerun: "))
+    return shlex.split(line.removeprefix("# Rerun: "))
+
+
 @pytest.mark.slow
 def test_best_adopt_and_rerun_reproduce_the_best_trial(tmp_path, capsys, monkeypatch) -> None:
     name = f"t-adopt-{tmp_path.name}"
@@ -41,7 +49,7 @@ def test_best_adopt_and_rerun_reproduce_the_best_trial(tmp_path, capsys, monkeyp
 
     code, out, _ = cli(["studies", "--storage", journal], capsys)
     assert code == 0 and name in out and "3 trials" in out
-    code, out, _ = cli(["best", name, "--storage", journal], capsys)
+    code, out, _ = cli(["best", "--storage", journal], capsys)  # the one study: no name needed
     assert code == 0
     assert f"best trial: {best.number}" in out
     assert best.user_attrs["mlflow_run_id"] in out
@@ -50,36 +58,91 @@ def test_best_adopt_and_rerun_reproduce_the_best_trial(tmp_path, capsys, monkeyp
     # adopt into a copy of conf/ (a project root under tmp_path), never into the checkout
     conf = tmp_path / "root" / "conf"
     shutil.copytree(ROOT / "conf", conf)
-    with monkeypatch.context() as m:
-        m.setenv("CELLSWEEP_ROOT", str(conf.parent))
-        code, out, err = cli(["adopt", name, "--storage", journal], capsys)
+    monkeypatch.setenv("CELLSWEEP_ROOT", str(conf.parent))
+    code, out, err = cli(["adopt", "--storage", journal], capsys)
     assert code == 0, err
     target = conf / "experiment" / "adopted" / f"{name}.yaml"
     assert f"wrote {target}" in out
+    assert f"rerun: cellsweep-train experiment=adopted/{name}" in out
     assert not (ROOT / "conf" / "experiment" / "adopted" / f"{name}.yaml").exists()
     text = target.read_text()
     assert text.startswith("# @package _global_")
     assert f"window_steps: {best.params['task.window_steps']}" in text
-    # rerun the adopted experiment (stores still in tmp): same objective as the best trial
-    code, out, err = run_train(
-        [
-            f"experiment=adopted/{name}",
-            f"hydra.searchpath=[file://{conf}]",
-            *store_overrides(tmp_path),
-            "tracking=none",
-        ],
-        capsys,
-    )
+    # the header's command, as it stands (stores still in tmp), reproduces the best trial
+    command = rerun_line(text)
+    assert command == ["cellsweep-train", f"experiment=adopted/{name}"]
+    argv = [*command[1:], f"hydra.searchpath=[file://{conf}]", *store_overrides(tmp_path)]
+    code, out, err = run_train(argv, capsys)
     assert code == 0, err
     assert final_metric(out, "val/pred_err") == pytest.approx(best.value, rel=1e-3)
+    # ... and its MLflow run says where it came from
+    client, runs = mlflow_runs(tmp_path)
+    (rerun,) = [r for r in runs if r.data.tags.get("cellsweep.adopted.study") == name]
+    tags = rerun.data.tags
+    assert rerun.info.run_name == f"adopted-{name}"  # the file's run_name
+    assert tags["cellsweep.adopted.trial"] == str(best.number)
+    assert tags["cellsweep.adopted.run_id"] == best.user_attrs["mlflow_run_id"]
+    assert tags["cellsweep.adopted.fingerprint"] == study.user_attrs["cellsweep_fingerprint"]
+    source = client.get_run(best.user_attrs["mlflow_run_id"])
+    link = f"#/experiments/{source.info.experiment_id}/runs/{source.info.run_id}"
+    assert link in tags["mlflow.note.content"]
 
-    code, out, _ = cli(
-        ["report", name, "--storage", journal, "--out", str(tmp_path / "rep")], capsys
+    # any complete trial, by number: a file of its own, whose config is that trial's
+    other = next(t for t in study.trials if t.number != best.number)
+    code, out, err = cli(
+        ["adopt", name, "--trial", str(other.number), "--storage", journal], capsys
     )
+    assert code == 0, err
+    chosen = f"{name}-trial{other.number}"
+    text = (conf / "experiment" / "adopted" / f"{chosen}.yaml").read_text()
+    assert rerun_line(text) == ["cellsweep-train", f"experiment=adopted/{chosen}"]
+    assert f"window_steps: {other.params['task.window_steps']}" in text
+    assert f"run_name: adopted-{chosen}" in text
+    code, _, err = cli(["adopt", "--trial", "99", "--storage", journal], capsys)
+    assert code == 2 and "no trial 99" in err
+
+    code, out, _ = cli(["report", "--storage", journal, "--out", str(tmp_path / "rep")], capsys)
     assert code == 0
     written = {p.name for p in (tmp_path / "rep").iterdir()}
     assert {"summary.json", "trials.csv", "optimization_history.png"} <= written
-    assert len((tmp_path / "rep" / "trials.csv").read_text().splitlines()) == 4
+    rows = list(csv.DictReader((tmp_path / "rep" / "trials.csv").open()))
+    assert len(rows) == 3
+    by_number = {int(r["number"]): r for r in rows}
+    assert by_number[best.number]["mlflow_run_id"] == best.user_attrs["mlflow_run_id"]
+    # every metric the trial returned at its end, not only the objective
+    assert float(by_number[best.number]["val/pred_err"]) == pytest.approx(best.value)
+    assert float(by_number[best.number]["val/S_rel_err"]) >= 0
+
+
+def test_commands_take_no_name_only_with_one_study(tmp_path, capsys) -> None:
+    """`best`, `adopt` and `report` without a name pick the storage's one study; with none or
+    several, one line says which there are."""
+    journal = tmp_path / "j.journal"
+    storage = make_storage(None, journal)
+    optuna.create_study(study_name="only", storage=storage)
+    code, _, err = cli(["best", "--storage", str(journal)], capsys)
+    assert code == 2 and "'only' has no complete trial" in err
+    optuna.create_study(study_name="second", storage=storage)
+    for command in ("best", "adopt", "report"):
+        code, _, err = cli([command, "--storage", str(journal)], capsys)
+        assert code == 2, command
+        assert err.strip().splitlines() == [
+            "cellsweep: error: 2 studies in the storage: name one of only, second"
+        ]
+
+
+def test_adopt_takes_complete_trials_only(tmp_path, capsys) -> None:
+    journal = tmp_path / "j.journal"
+    study = optuna.create_study(study_name="s", storage=make_storage(None, journal))
+    dist = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+    study.add_trial(optuna.trial.create_trial(params={"x": 0.5}, distributions=dist, value=1.0))
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"x": 0.1}, distributions=dist, state=optuna.trial.TrialState.PRUNED
+        )
+    )
+    code, _, err = cli(["adopt", "--trial", "1", "--storage", str(journal)], capsys)
+    assert code == 2 and "trial 1 of 's' is PRUNED" in err
 
 
 def test_unknown_study_or_storage_is_exit_2(tmp_path, capsys) -> None:

@@ -184,7 +184,7 @@ class _SlowTracker:
         self.opened_at: float | None = None
         self.finished: str | None = None
 
-    def start(self, study_name, n_trials, directions, objectives, resumed, fingerprint=None):
+    def start(self, study_name, n_trials, directions, objectives, resumed, fingerprint=None, **kw):
         time.sleep(1.0)
         self.opened_at = time.monotonic()
         return "run-1"

@@ -106,6 +106,10 @@ def test_single_run_names_carry_the_experiment_and_its_overrides() -> None:
     assert single_run_name(cfg, []) == "chemotaxis"
     mine = OmegaConf.create({"run_name": "mine", "task": {"name": "chemotaxis"}})
     assert single_run_name(mine, ["run_name=mine", "model.depth=4"], "chemotaxis/model1") == "mine"
+    # an experiment file's own run_name (an adopted one names its study and trial) comes first
+    adopted = OmegaConf.create({"run_name": "adopted-s-trial3", "task": {"name": "chemotaxis"}})
+    named = single_run_name(adopted, ["model.depth=4"], "adopted/s-trial3")
+    assert named == "adopted-s-trial3 model.depth=4"
 
 
 def _metrics(out: str) -> dict[str, str]:

@@ -160,17 +160,39 @@ def cmd_best(args: argparse.Namespace) -> int:
 
 
 def cmd_adopt(args: argparse.Namespace) -> int:
-    """Write conf/experiment/adopted/<study>.yaml from the study's best trial."""
-    from cellsweep.adopt import adopted_yaml, best_trial, load_study
+    """Write an experiment file (cellsweep-train) or an overrides file (any other Hydra app)
+    from the study's best trial, or trial ``--trial N``, and print the command that reruns it."""
+    import shlex
+
+    from cellsweep.adopt import (
+        ADOPTED,
+        adopted_name,
+        adopted_yaml,
+        load_study,
+        overrides_yaml,
+        pick_trial,
+        plain_app,
+        rerun_command,
+    )
     from cellsweep.paths import config_dir
 
     study = load_study(_storage(args), args.study)
-    text = adopted_yaml(study, best_trial(study), config_dir())
-    out = config_dir() / "experiment" / "adopted" / f"{args.study}.yaml"
+    trial = pick_trial(study, args.trial)
+    name = adopted_name(study, trial, args.trial is not None)
+    app = plain_app(trial)
+    if app is not None:
+        command = rerun_command(app, trial)
+        out = Path(app["cwd"]) / "adopted" / f"{name}.overrides.yaml"
+        text = overrides_yaml(study, trial, app, command)
+        rerun = f"(from {app['cwd']}) {shlex.join(command)}"
+    else:
+        out = config_dir() / ADOPTED / f"{name}.yaml"
+        text = adopted_yaml(study, trial, config_dir(), name)
+        rerun = f"cellsweep-train experiment=adopted/{name}"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(f"wrote {out}")
-    print(f"rerun: cellsweep-train experiment=adopted/{args.study}")
+    print(f"rerun: {rerun}")
     return 0
 
 
@@ -200,8 +222,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Write a study's plots and trial table to a folder (no MLflow needed)."""
     from cellsweep.adopt import load_study
 
-    out = Path(args.out) if args.out else project_root() / "sweeps" / "reports" / args.study
-    for path in write_report(load_study(_storage(args), args.study), out):
+    study = load_study(_storage(args), args.study)
+    out = Path(args.out) if args.out else project_root() / "sweeps" / "reports" / study.study_name
+    for path in write_report(study, out):
         print(path)
     return 0
 
@@ -219,12 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, text in (
         ("studies", cmd_studies, "list the Optuna studies in the storage"),
         ("best", cmd_best, "best value, params and MLflow run of a study"),
-        ("adopt", cmd_adopt, "write conf/experiment/adopted/<study>.yaml from the best trial"),
+        ("adopt", cmd_adopt, "an adopted config of the best trial (or --trial N) to rerun"),
         ("report", cmd_report, "write a study's plots and trial table (no MLflow)"),
     ):
         sp = sub.add_parser(name, help=text)
         if name != "studies":
-            sp.add_argument("study")
+            sp.add_argument(
+                "study", nargs="?", default=None, help="default: the storage's one study"
+            )
         sp.add_argument(
             "--storage",
             default=None,
@@ -233,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if name == "report":
             sp.add_argument("--out", default=None, help="default: sweeps/reports/<study>")
+        if name == "adopt":
+            sp.add_argument(
+                "--trial", type=int, default=None, help="a complete trial's number (default: best)"
+            )
         sp.set_defaults(func=func)
     return parser
 

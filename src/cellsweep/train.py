@@ -105,16 +105,16 @@ _NAMELESS = (
 def single_run_name(
     cfg: DictConfig, overrides: list[str], experiment: str | None = None, limit: int = 250
 ) -> str:
-    """A single run's name: ``run_name`` as given on the command line, else the experiment's
-    name (``chemotaxis/model1`` -> ``chemotaxis-model1``; the root config's ``run_name: null``
-    comes after an experiment's in the defaults list, so its own is not seen) or the task's,
-    followed by the overrides that make this run what it is, e.g.
+    """A single run's name: ``run_name`` as given on the command line, else the one an
+    experiment file sets (an adopted experiment names its study and trial), else the
+    experiment's name (``chemotaxis/model1`` -> ``chemotaxis-model1``) or the task's, followed
+    by the overrides that make this run what it is, e.g.
     ``chemotaxis-model1 task.window_steps=200 model.depth=4`` (at most 250 characters, MLflow's
     limit). Trials are named by the sweep."""
     if any(o.startswith("run_name=") for o in overrides) and cfg.get("run_name"):
         return str(cfg.run_name)
     base = experiment.replace("/", "-") if experiment else None
-    base = base or str(cfg.get("run_name") or cfg.task.get("name"))
+    base = str(cfg.get("run_name") or base or cfg.task.get("name"))
     last = {o.split("=", 1)[0]: o for o in overrides}  # a key given twice: its last value
     shown = [
         redact_text(o)
@@ -235,6 +235,10 @@ def mlflow_run(cfg: DictConfig, fit: Fit) -> Iterator[TrackedRun | None]:
         info = {k: str(v) for k, v in fit.task.info.items()}
         run.log_params({**flatten(_container(cfg)), **info})
         fit.epoch_logger.run = run
+        source = cfg.get("adopted")  # an adopted experiment: the trial it came from
+        if source:
+            source = _container(source)
+            run.set_tags(T.adopted_tags(source, run.path_of(str(source.get("run_id") or ""))))
         if fit.ctx is not None:
             fit.ctx.trial.set_user_attr(attrs.RUN_ID, run.run_id)
         yield run

@@ -82,6 +82,7 @@ class Sweep:
     identity: StudyIdentity | None = None  # checked against the stored study's before writing
     tracker: StudyTracker = NULL_TRACKER
     spawn: Spawner = no_workers
+    sweep_dir: str | None = None  # this launch's folder: trials' folders and the results
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ def start_parent_run(live: LiveStudy, launch: str | None) -> str:
             live.objectives,
             live.resumed,
             fingerprint,
+            sweep_dir=sweep.sweep_dir,
         )
         if launch:
             study.set_user_attr(attrs.parent_run_key(launch), run_id)
@@ -375,6 +377,7 @@ def run_study(sweep: Sweep, role: Role = LEAD) -> optuna.Study:
     for the others' running trials. A lead that runs no trials (workers on a cluster) only
     watches: it shows progress, fails stale trials, and stops when the study is done or every
     worker has ended.
+    The lead records this launch's folder (``sweep.sweep_dir``) on the parent run.
     """
     live = open_sweep(sweep, role)
     if not role.leads:

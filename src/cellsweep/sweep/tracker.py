@@ -24,8 +24,10 @@ class StudyTracker(Protocol):
         objectives: list[str],
         resumed: bool,
         fingerprint: str | None = None,
+        sweep_dir: str | None = None,
     ) -> str:
-        """Open (or, on resume, reopen) the study's parent run; returns its id."""
+        """Open (or, on resume, reopen) the study's parent run; returns its id. ``sweep_dir``
+        is this launch's output folder (a resume is a launch of its own)."""
         ...
 
     def fail_run(self, run_id: str, reason: str) -> None:
@@ -83,6 +85,7 @@ class NullTracker:
         objectives: list[str],
         resumed: bool,
         fingerprint: str | None = None,
+        sweep_dir: str | None = None,
     ) -> str:
         """No run: an empty id."""
         return ""

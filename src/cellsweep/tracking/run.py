@@ -220,6 +220,17 @@ class TrackedRun:
         """The UI path of this run, for the line printed at the end."""
         return run_link(self.experiment_id, self.run_id)
 
+    def path_of(self, run_id: str) -> str | None:
+        """The UI path of another run of this store (None if the store does not hold it): an
+        adopted rerun links the trial it came from."""
+        if not run_id:
+            return None
+        try:
+            other = self.client.get_run(run_id)
+        except Exception:  # another store's run, or a deleted one: named, not linked
+            return None
+        return run_link(other.info.experiment_id, run_id)
+
 
 def write_batch(client, run_id: str, metrics: Mapping[str, float], tags: Mapping[str, Any]) -> bool:
     """Metrics (at step 0) and tags (None values skipped) in one ``log_batch``, one write;

@@ -44,8 +44,10 @@ class MLflowStudyTracker:
         objectives: list[str],
         resumed: bool,
         fingerprint: str | None = None,
+        sweep_dir: str | None = None,
     ) -> str:
-        """Open (or, on resume, reopen) the study's parent run; its id, for the workers."""
+        """Open (or, on resume, reopen) the study's parent run; its id, for the workers. The
+        launch's folder is a tag: a resume moves it to the folder of its own launch."""
         self.client = client_for(self.settings)
         exp_id = self.experiment_id = ensure_experiment(self.client, self.settings)
         found = self.client.search_runs(
@@ -68,6 +70,7 @@ class MLflowStudyTracker:
             T.N_TRIALS: str(n_trials),
             T.DIRECTIONS: ",".join(directions),
             T.OBJECTIVES: ",".join(objectives),
+            T.SWEEP_DIR: sweep_dir,
         }
         set_run_tags(self.client, self.run_id, tags)
         return self.run_id

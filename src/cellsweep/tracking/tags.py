@@ -51,6 +51,13 @@ DIRECTIONS = "cellsweep.directions"
 OBJECTIVES = "cellsweep.objectives"
 BEST_TRIAL = "cellsweep.best_trial"
 BEST_RUN_ID = "cellsweep.best_run_id"
+SWEEP_DIR = "cellsweep.sweep_dir"  # the latest launch's folder: its trials and results
+# a run of an adopted experiment (`cellsweep adopt`): the trial it reproduces
+ADOPTED_STUDY = "cellsweep.adopted.study"
+ADOPTED_TRIAL = "cellsweep.adopted.trial"
+ADOPTED_RUN_ID = "cellsweep.adopted.run_id"
+ADOPTED_FINGERPRINT = "cellsweep.adopted.fingerprint"
+NOTE = "mlflow.note.content"  # a run's description in the UI (Markdown)
 
 # metric names and prefixes
 FIT_TIME = "time/fit_s"  # wall time of a fit: an objective for accuracy-against-cost studies
@@ -82,3 +89,25 @@ def record_trial_outcome(
     if reason:
         tags[FAIL_REASON] = reason[:REASON_CHARS]
     set_tags(tags)
+
+
+def adopted_tags(source: Mapping[str, Any], source_path: str | None) -> dict[str, Any]:
+    """The tags of a run of an adopted config: the study, trial, source run and fingerprint it
+    came from, and a description that links the source run (``source_path``, a UI path, when
+    the run is in this store), so that the UI leads from the rerun back to its trial."""
+    run_id = source.get("run_id") or None
+    shown = f"[{run_id}]({source_path})" if run_id and source_path else (run_id or "unknown")
+    value = source.get("value")
+    objective = source.get("objective") or "value"
+    note = (
+        f"Adopted from study `{source.get('study')}`, trial {source.get('trial')}"
+        + (f" ({objective} = {value:.6g})" if isinstance(value, int | float) else "")
+        + f". Source run: {shown}."
+    )
+    return {
+        ADOPTED_STUDY: source.get("study"),
+        ADOPTED_TRIAL: source.get("trial"),
+        ADOPTED_RUN_ID: run_id,
+        ADOPTED_FINGERPRINT: source.get("fingerprint"),
+        NOTE: note,
+    }

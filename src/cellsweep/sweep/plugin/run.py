@@ -16,7 +16,7 @@ import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobStatus, run_job
 from hydra.errors import HydraException
-from omegaconf import OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
 from cellsweep.errors import ConfigError
@@ -66,6 +66,22 @@ def app_command(task_function: Any, cwd: str | Path | None = None) -> list[str]:
     return [sys.executable, "-m", module]
 
 
+def app_record(task_function: Any, config: DictConfig) -> dict[str, Any]:
+    """What reruns a trial of this app, stored on each trial (``attrs.APP``): the command
+    without arguments, the directory it was launched from, and its primary config folder and
+    name (a plain app has no experiment files: `cellsweep adopt` prints its command instead)."""
+    cwd = defaults.launch_dir(config)
+    sources = OmegaConf.select(config, "hydra.runtime.config_sources", default=None) or []
+    main = next((s for s in sources if s.get("provider") == "main"), None)
+    conf = str(main.path) if main is not None and main.get("schema") == "file" else None
+    return {
+        "command": app_command(task_function, cwd),
+        "cwd": str(cwd),
+        "config_dir": conf,
+        "config_name": OmegaConf.select(config, "hydra.job.config_name", default=None),
+    }
+
+
 def split_arguments(arguments: list[str]) -> tuple[dict[str, str], list[str], set[str]]:
     """Command-line sweep expressions join the search space; plain overrides stay fixed, and a
     plain override of a searched key pins it (it leaves the search space)."""
@@ -78,6 +94,25 @@ def split_arguments(arguments: list[str]) -> tuple[dict[str, str], list[str], se
             fixed.append(ov.input_line)
             pinned.add(ov.get_key_element().lstrip("+~"))
     return space, fixed, pinned
+
+
+def fix_sweep_dir(config: DictConfig) -> str:
+    """Resolve ``hydra.sweep.dir`` once for this launch and write the result back.
+
+    The default holds ``${now:...}``: Hydra's ``run_job`` resolves it again for every job (a
+    trial's config is composed anew), so each trial, and ``optimization_results.yaml``, would
+    land in a folder of its own. Resolved here, every trial, worker (local or cluster) and the
+    results of one launch share one folder; a resumed study is a new launch, with a new folder.
+    """
+    path = str(Path(str(config.hydra.sweep.dir)).absolute())
+    set_sweep_dir(config, path)
+    return path
+
+
+def set_sweep_dir(config: DictConfig, path: str) -> None:
+    """Write ``hydra.sweep.dir`` as a plain string (Hydra keeps its node read-only)."""
+    with read_write(config.hydra), open_dict(config.hydra):
+        config.hydra.sweep.dir = path
 
 
 def app_validator(task_function: Any) -> Callable[[Any], None] | None:
@@ -249,6 +284,8 @@ class HydraJobs:
         self.settings, self.trial_runs, self.threads = settings, trial_runs, threads
         self.worker = os.environ.get(WORKER_ENV) == "1"
         config = sweeper.config
+        self.sweep_dir = str(config.hydra.sweep.dir)  # resolved once (fix_sweep_dir)
+        self.app = app_record(sweeper.task_function, config)
         self.launcher = (
             OmegaConf.to_container(config.hydra.launcher, resolve=True) if not self.worker else {}
         )
@@ -257,7 +294,9 @@ class HydraJobs:
 
     def launch(self, overrides: list[str], ctx: TrialContext) -> tuple[Any, BaseException | None]:
         """The trial's job through Hydra's ``run_job``: its own folder, logging and config."""
+        ctx.trial.set_user_attr(attrs.APP, self.app)  # what reruns it (cellsweep adopt)
         cfg = self.composer.compose(overrides)
+        set_sweep_dir(cfg, self.sweep_dir)  # the launch's folder: <sweep dir>/<trial number>
         with open_dict(cfg):
             cfg.hydra.job.id = ctx.trial.number
             cfg.hydra.job.num = ctx.trial.number
@@ -301,7 +340,7 @@ class HydraJobs:
             *sys.argv[1:],
             "hydra.sweeper.n_workers=1",
             "hydra.sweeper.n_jobs=null",
-            f"hydra.sweep.dir={config.hydra.sweep.dir}",
+            f"hydra.sweep.dir={self.sweep_dir}",
         ]
 
     def spawn(self, launch: str | None) -> list[Worker]:
@@ -344,6 +383,7 @@ def run_hydra_sweep(sweeper: Any, arguments: list[str]) -> Any:
     """The plugin's ``sweep``: everything checked before anything is written, then the study."""
     config = sweeper.config
     worker = os.environ.get(WORKER_ENV) == "1"
+    sweep_dir = fix_sweep_dir(config)  # before anything composes a trial or a worker's command
     settings, space, fixed = read_settings(sweeper, arguments, worker)
     loader = sweeper.hydra_context.config_loader
     if not worker:  # a spawned worker runs the command its parent already checked
@@ -379,12 +419,13 @@ def run_hydra_sweep(sweeper: Any, arguments: list[str]) -> Any:
         identity=identity,
         tracker=tracker,
         spawn=jobs.spawn,
+        sweep_dir=sweep_dir,
     )
     lead = WATCHER if jobs.cluster else LEAD  # cluster jobs run the trials; this one watches
     role = Role.worker(os.environ.get(LAUNCH_ENV)) if worker else lead
     study = run_study(sweep, role)
     if not worker:
-        written = write_results(study, str(config.hydra.sweep.dir))
+        written = write_results(study, sweep_dir)
         if written is not None:
             print(f"results: {written}", flush=True)
     return study

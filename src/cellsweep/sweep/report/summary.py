@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import logging
 import warnings
@@ -57,19 +58,44 @@ def study_summary(study: optuna.Study, objectives: list[str]) -> dict[str, Any]:
     return out
 
 
+def _reason(t: FrozenTrial) -> str:
+    """Why a trial ended as it did: a fail reason, or the pruner's note."""
+    return str(t.user_attrs.get(attrs.FAIL_REASON) or t.user_attrs.get(attrs.NOTE) or "")
+
+
 def trials_table(study: optuna.Study) -> str:
-    """CSV of every trial: number, state, values, duration, params."""
+    """CSV of every trial: number, state, values, duration, epochs, MLflow run id, the reason
+    it failed or was pruned, its params, then every metric it returned at its end."""
     trials = study.get_trials(deepcopy=False)
     keys = sorted({k for t in trials for k in t.params})
+    metrics = sorted({m for t in trials for m in t.user_attrs.get(attrs.METRICS) or {}} - set(keys))
     buf = io.StringIO()
-    buf.write(",".join(["number", "state", "values", "duration_s", *keys]) + "\n")
+    out = csv.writer(buf, lineterminator="\n")
+    fixed = ["number", "state", "values", "duration_s", "epochs", "mlflow_run_id", "reason"]
+    out.writerow([*fixed, *keys, *metrics])
     for t in trials:
         vals = ";".join(f"{v:.8g}" for v in (t.values or []))
         dur = t.user_attrs.get(attrs.DURATION, "")
         dur = f"{dur:.3f}" if isinstance(dur, float) else ""
-        row = [str(t.number), t.state.name, vals, dur, *(str(t.params.get(k, "")) for k in keys)]
-        buf.write(",".join(row) + "\n")
+        ended = t.user_attrs.get(attrs.METRICS) or {}
+        out.writerow(
+            [
+                t.number,
+                t.state.name,
+                vals,
+                dur,
+                t.user_attrs.get(attrs.EPOCHS, ""),
+                t.user_attrs.get(attrs.RUN_ID, ""),
+                _reason(t),
+                *(t.params.get(k, "") for k in keys),
+                *(_cell(ended.get(m, "")) for m in metrics),
+            ]
+        )
     return buf.getvalue()
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.8g}" if isinstance(value, float) else str(value)
 
 
 LOG_SPAN = 100.0  # numeric choices spanning this factor or more are drawn on a log axis
@@ -102,27 +128,80 @@ def numeric_params(trials: list[FrozenTrial]) -> dict[str, bool]:
     return dict(sorted(found.items()))
 
 
+def searched_axes(trials: list[FrozenTrial]) -> dict[str, str | list[Any]]:
+    """The x axis of each searched parameter's plot: its choices (a categorical axis, one
+    evenly spaced position per choice, in the order searched), ``"log"`` or ``"linear"``."""
+    axes: dict[str, str | list[Any]] = {}
+    for t in trials:
+        for key, dist in t.distributions.items():
+            if isinstance(dist, CategoricalDistribution):
+                if len(dist.choices) > 1:
+                    axes.setdefault(key, list(dist.choices))
+            elif dist.low < dist.high:  # type: ignore[attr-defined]
+                log_axis = bool(getattr(dist, "log", False)) or axes.get(key) == "log"
+                axes[key] = "log" if log_axis else "linear"
+    return dict(sorted(axes.items()))
+
+
+def _jitter(number: int) -> float:
+    """A fixed sideways offset per trial, so that trials of one choice do not hide each other."""
+    return ((number * 0.618034) % 1.0 - 0.5) * 0.25
+
+
 def objective_vs_param(
-    study: optuna.Study, complete: list[FrozenTrial], key: str, log_scale: bool, objective: str
+    study: optuna.Study,
+    complete: list[FrozenTrial],
+    key: str,
+    axis: str | list[Any],
+    objective: str,
 ) -> Any:
-    """One scatter of the objective against one searched parameter."""
+    """One scatter of the objective against one searched parameter, the best trial marked."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
-    pts = [(t.params[key], t.value) for t in complete if key in t.params]
-    ax.scatter(*zip(*pts, strict=True))
-    if log_scale:
-        ax.set_xscale("log")
+    shown = [t for t in complete if key in t.params]
+    if isinstance(axis, list):  # a choice: one position per choice, labelled by it
+        index = {repr(c): i for i, c in enumerate(axis)}
+        xs = [index.get(repr(t.params[key]), 0) + _jitter(t.number) for t in shown]
+        ax.set_xticks(range(len(axis)), [str(c) for c in axis])
+        ax.set_xlim(-0.5, len(axis) - 0.5)
+    else:
+        xs = [t.params[key] for t in shown]
+        if axis == "log":
+            ax.set_xscale("log")
+    ys = [t.value for t in shown]
+    ax.scatter(xs, ys, s=28, color="tab:blue", alpha=0.8, label="complete trials")
+    best = study.best_trial
+    if best in shown:
+        i = shown.index(best)
+        ax.scatter(
+            [xs[i]], [ys[i]], s=180, marker="*", color="tab:red", zorder=3,
+            label=f"best: trial {best.number}",
+        )  # fmt: skip
+    ax.legend(loc="best", fontsize=8)
     ax.set_xlabel(key)
     ax.set_ylabel(objective)
     ax.grid(alpha=0.3)
-    ax.set_title(f"{study.study_name}: objective against {key}")
+    ax.set_title(f"{objective} against {key}\nstudy {study.study_name}", fontsize=10)
     fig.tight_layout()
     return fig
 
 
+def readable_log_axes(fig: Any) -> None:
+    """Optuna's parallel coordinates label a log axis at every minor tick (2e-4, 3e-4, ...),
+    and the labels run into each other: label it at 1, 2 and 5 of each decade instead."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
+
+    for ax in fig.axes:
+        if ax.get_yscale() == "log":
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_locator(NullLocator())
+            ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def study_figures(study: optuna.Study, objectives: list[str]) -> dict[str, Any]:
     """History, importances, parallel coordinates, and the objective against each searched
-    numeric parameter: what a reader of a study looks at first."""
+    parameter: what a reader of a study looks at first."""
     figs: dict[str, Any] = {}
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     if not complete or len(study.directions) != 1:
@@ -143,11 +222,12 @@ def study_figures(study: optuna.Study, objectives: list[str]) -> dict[str, Any]:
                 ax = fn(study, target_name=objectives[0])
             fig = (ax.flat[0] if hasattr(ax, "flat") else ax).figure
             fig.set_size_inches(9, 5.5)
+            readable_log_axes(fig)
             fig.tight_layout()  # long dotted parameter names must not be clipped
             figs[name] = fig
         except Exception as exc:  # a plot that cannot be drawn must not fail the study
             log.warning("skipping %s: %s", name, exc)
-    for key, log_scale in numeric_params(complete).items():
+    for key, axis in searched_axes(complete).items():
         name = f"objective_vs_{key.replace('/', '_')}.png"
-        figs[name] = objective_vs_param(study, complete, key, log_scale, objectives[0])
+        figs[name] = objective_vs_param(study, complete, key, axis, objectives[0])
     return figs

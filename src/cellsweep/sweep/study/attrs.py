@@ -20,8 +20,12 @@ HEARTBEAT = "heartbeat"
 WORKER = "worker"  # worker_id() of the process that ran the trial
 OVERRIDES = "overrides"  # what `cellsweep adopt` recomposes the trial's config from
 EPOCHS = "epochs"  # epochs actually trained: what pruning saved
+METRICS = "metrics"  # every scalar the job returned at its end (name -> value): trials.csv
 CUDA_DEVICES = "cuda_visible_devices"
 OBJECTIVES = "objectives"  # on the study: the metric name of each direction
+# the Hydra app that ran the trial: its command (no arguments), launch directory, primary config
+# folder and name, so that `cellsweep adopt` can rerun a trial of any app
+APP = "app"
 
 
 def parent_run_key(launch: str) -> str:

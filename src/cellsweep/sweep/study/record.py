@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -35,6 +35,23 @@ class TrialOutcome:
     state: TrialState
     values: list[float] | None = None
     reason: str = ""
+    metrics: dict[str, float | str] = field(default_factory=dict)  # all the job returned
+
+
+def end_metrics(result: Any) -> dict[str, float | str]:
+    """Every scalar of a job's named metrics, kept on the trial beside its objective values
+    (``val/S_rel_err`` beside ``val/pred_err``); a value that is not finite is kept as text,
+    which the study's storage can hold."""
+    if not isinstance(result, Mapping):
+        return {}
+    out: dict[str, float | str] = {}
+    for name, item in result.items():
+        try:
+            v = float(item)
+        except (TypeError, ValueError):
+            continue
+        out[str(name)] = v if math.isfinite(v) else str(v)
+    return out
 
 
 def objective_values(result: Any, objectives: Sequence[str]) -> TrialOutcome:
@@ -78,7 +95,9 @@ def outcome_of(result: Any, error: BaseException | None, objectives: Sequence[st
         return TrialOutcome(TrialState.PRUNED, reason=str(error))
     if error is not None:
         return TrialOutcome(TrialState.FAIL, reason=error_reason(error))
-    return objective_values(result, objectives)
+    out = objective_values(result, objectives)
+    out.metrics = end_metrics(result)
+    return out
 
 
 def state_counts(trials: Iterable[FrozenTrial]) -> dict[str, int]:
@@ -164,6 +183,8 @@ def record_outcome(
     """Tell the study; ``"told"``, ``"stale"`` (another process failed it meanwhile: its retry
     counts) or ``"exhausted"`` (a grid sampler has no point left: the sweep stops)."""
     trial.set_user_attr(attrs.DURATION, time.time() - started)
+    if out.metrics:
+        trial.set_user_attr(attrs.METRICS, out.metrics)
     if out.reason:
         key = attrs.FAIL_REASON if out.state == TrialState.FAIL else attrs.NOTE
         trial.set_user_attr(key, out.reason)
