@@ -15,6 +15,7 @@ Protocol, one JSON line each way: ``{"storage", "default_storage", "study", "obj
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -83,7 +84,10 @@ class FigureProcess:
 
 
 def start() -> FigureProcess | None:
-    """The child, or None where it cannot start (the caller then draws in-process)."""
+    """The child, or None where it cannot start (the caller then draws in-process) or there
+    is nothing to draw with (no matplotlib: the core install)."""
+    if importlib.util.find_spec("matplotlib") is None:
+        return None
     try:
         return FigureProcess()
     except OSError as exc:
