@@ -8,7 +8,8 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP)
 
-# torch goes in first from the pinned CPU wheel, so nothing later can pull a CUDA build.
+# torch goes in first from the pinned CPU wheel, so nothing later can pull a CUDA build. `.[dev]`
+# brings every extra (cellsweep[all]) at the pins of constraints.txt, the low ends of the ranges.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

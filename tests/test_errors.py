@@ -106,3 +106,44 @@ def test_an_unexpected_error_keeps_its_traceback_without_credentials(capsys) -> 
     assert exit_info.value.code == 1
     assert "Traceback" in err and "RuntimeError" in err and "broken" in err
     assert "hunter2" not in err and "http://***@10.0.0.5:5000/api" in err
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "line"),
+    [
+        (KeyboardInterrupt("SIGTERM"), 130, "app: interrupted"),
+        ("stop", 1, "app: stopped: 3 of 4 trials failed"),
+    ],
+)
+def test_a_worker_told_to_stop_exits_without_a_line_of_its_own(
+    raised, code, line, capsys, monkeypatch
+) -> None:
+    """The launching process says why a sweep stopped, once; the workers it started (and stops
+    with SIGTERM) exit with the same code and print nothing (issue 25)."""
+    from cellsweep.cli_errors import WORKER_ENV, run_cli
+    from cellsweep.errors import SweepAborted
+
+    exc = SweepAborted("3 of 4 trials failed") if raised == "stop" else raised
+
+    def stopped() -> None:
+        raise exc
+
+    for worker, expected in ((False, line), (True, "")):
+        if worker:
+            monkeypatch.setenv(WORKER_ENV, "1")
+        with pytest.raises(SystemExit) as exit_info:
+            run_cli("app", stopped)
+        assert exit_info.value.code == code
+        assert capsys.readouterr().err.strip() == expected
+
+
+def test_a_failed_trials_exception_goes_to_stderr_redacted(capsys) -> None:
+    from cellsweep.cli_errors import report_trial_error
+
+    try:
+        raise RuntimeError("cannot reach postgresql://bob:s3cret@db/optuna")
+    except RuntimeError as exc:
+        report_trial_error(7, exc)
+    err = capsys.readouterr().err
+    assert err.startswith("[trial 7] failed:\nTraceback (most recent call last):")
+    assert "RuntimeError: cannot reach" in err and "s3cret" not in err

@@ -13,6 +13,10 @@ __all__ = ["OptunaPruning"]
 def __getattr__(name: str) -> Any:
     """``from cellsweep import OptunaPruning``; ``import cellsweep`` alone imports no Lightning."""
     if name == "OptunaPruning":
+        from cellsweep import extras
+
+        if not extras.has("lightning"):  # an ImportError that names the extra to install
+            raise ImportError(extras.message("cellsweep.OptunaPruning", "lightning"))
         from cellsweep.callbacks import OptunaPruning
 
         return OptunaPruning

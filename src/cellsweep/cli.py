@@ -15,6 +15,7 @@ from typing import Any
 
 from cellsweep.cli_errors import run_cli
 from cellsweep.errors import ConfigError
+from cellsweep.extras import require
 from cellsweep.paths import project_root
 from cellsweep.tracking.run import UI_QUERY
 
@@ -82,6 +83,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     passed on to the whole group, so stopping ``cellsweep ui`` (by hand, by a job scheduler or a
     service manager) stops the server and its workers too.
     """
+    require("cellsweep ui", "ui")  # mlflow-skinny's `mlflow` command has no server
     cmd = ui_command(args.host, args.port, args.backend_store_uri, args.artifacts)
     print(f"MLflow UI for {cmd[3]}", flush=True)
     print(
@@ -222,6 +224,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Write a study's plots and trial table to a folder (no MLflow needed)."""
     from cellsweep.adopt import load_study
 
+    require("cellsweep report", "plots")
     study = load_study(_storage(args), args.study)
     out = Path(args.out) if args.out else project_root() / "sweeps" / "reports" / study.study_name
     for path in write_report(study, out):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from cellsweep.errors import ConfigError, SweepAborted, UserInputExit
 from cellsweep.tracking.redact import redact_text
 
 T = TypeVar("T")
+# set in the worker processes a sweep starts (sweep/plugin/run.py): their launcher reports a stop
+WORKER_ENV = "CELLSWEEP_SWEEP_WORKER"
 
 USER_ERRORS = (
     ConfigError,
@@ -53,10 +56,12 @@ def user_message(exc: BaseException) -> str:
 def run_cli(prog: str, fn: Callable[[], T]) -> T:
     """Call ``fn``: user errors exit 2 with one line, Ctrl-C 130; bugs keep their traceback,
     with every URI in it redacted (a library's message may quote one, password included)."""
+    worker = os.environ.get(WORKER_ENV) == "1"
     try:
         return fn()
     except SweepAborted as exc:
-        print(f"{prog}: stopped: {exc}", file=sys.stderr)
+        if not worker:  # the process that started this one says it once
+            print(f"{prog}: stopped: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     except UserInputExit as exc:
         print(f"{prog}: error: {exc.message}", file=sys.stderr)
@@ -65,8 +70,16 @@ def run_cli(prog: str, fn: Callable[[], T]) -> T:
         print(f"{prog}: error: {user_message(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+        if not worker:  # a worker is stopped by its launcher, which says why
+            print(f"{prog}: interrupted", file=sys.stderr)
         raise SystemExit(130) from None
     except Exception:
         print(redact_text(traceback.format_exc()), file=sys.stderr, end="")
         raise SystemExit(1) from None
+
+
+def report_trial_error(number: int, exc: BaseException) -> None:
+    """A failed trial's exception on stderr, traceback and all (redacted), as the stock plugin
+    shows it; the trial fails and the sweep goes on (its reason is the progress line's)."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    print(f"[trial {number}] failed:\n{redact_text(text)}", file=sys.stderr, end="", flush=True)

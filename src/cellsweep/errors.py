@@ -37,3 +37,7 @@ class UserInputExit(BaseException):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class MissingExtra(ConfigError):
+    """A feature whose optional extra is not installed: one line naming the extra, exit 2."""

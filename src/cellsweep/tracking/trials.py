@@ -8,14 +8,24 @@ state, duration and fail reason. Metrics the app's Lightning callback reports pe
 
 from __future__ import annotations
 
+import logging
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cellsweep.tracking import tags as T
+from cellsweep.tracking.params import mlflow_params
 from cellsweep.tracking.redact import redact_text
 from cellsweep.tracking.run import TrackedRun, TrackingSettings, client_for, ensure_experiment
+
+log = logging.getLogger(__name__)
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an error, redacted (a store's message may quote its URI)."""
+    text = str(exc).strip().splitlines()
+    return redact_text(text[0] if text else type(exc).__name__)
 
 
 class MLflowTrialRuns:
@@ -42,7 +52,10 @@ class MLflowTrialRuns:
         run = client.create_run(self._experiment, run_name=f"{study_name}#{number}", tags=tags)
         tracked = TrackedRun(client, self.settings, run)
         if params:
-            tracked.log_params({k: redact_text(str(v)) for k, v in params.items()})
+            try:
+                tracked.log_params(mlflow_params(params))
+            except Exception as exc:  # a run without its params beats a stopped sweep
+                log.warning("trial %d: MLflow refused its params: %s", number, one_line(exc))
         self._runs[tracked.run_id] = tracked
         return tracked.run_id
 

@@ -73,11 +73,13 @@ class CellsweepSweeper(Sweeper):
         """Keep what Hydra hands over; the sweep needs all three to compose and run jobs."""
         self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
 
-    def sweep(self, arguments: list[str]) -> Any:
-        """Hydra's entry into cellsweep's sweep, with cellsweep's error rules."""
+    def sweep(self, arguments: list[str]) -> None:
+        """Hydra's entry into cellsweep's sweep, with cellsweep's error rules. Returns None, as
+        the stock Optuna sweeper does: the study lives in its storage, and the jobs ran in
+        several processes, so this one holds no complete list of Hydra's JobReturns."""
         from cellsweep.sweep.plugin.run import run_hydra_sweep
 
-        return _cli(lambda: run_hydra_sweep(self, arguments))
+        _cli(lambda: run_hydra_sweep(self, arguments))
 
 
 def _refuse_stock_target(config: DictConfig) -> None:

@@ -19,6 +19,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
+from cellsweep.cli_errors import WORKER_ENV, report_trial_error
 from cellsweep.errors import ConfigError
 from cellsweep.sweep.api import TrialContext
 from cellsweep.sweep.compat import job_return_value
@@ -39,7 +40,7 @@ from cellsweep.sweep.workers.slurm import launcher_kind, make_executor, submit_w
 from cellsweep.sweep.workers.watch import Worker
 
 # the launch key finds the parent run (engine.py)
-WORKER_ENV, LAUNCH_ENV = "CELLSWEEP_SWEEP_WORKER", "CELLSWEEP_LAUNCH"
+LAUNCH_ENV = "CELLSWEEP_LAUNCH"
 STUDY_ENV = "CELLSWEEP_STUDY_NAME"  # spawned workers join their parent's study by name
 THREADS_ENV = "CELLSWEEP_THREADS"
 
@@ -310,7 +311,10 @@ class HydraJobs:
         if VISIBLE in os.environ:  # which GPU(s) this worker's trials saw
             ctx.trial.set_user_attr(attrs.CUDA_DEVICES, os.environ[VISIBLE])
         if ret.status == JobStatus.FAILED:
-            return None, job_return_value(ret)
+            error = job_return_value(ret)
+            if not isinstance(error, optuna.TrialPruned):
+                report_trial_error(ctx.trial.number, error)
+            return None, error
         return job_return_value(ret), None
 
     def run_one(self, overrides: list[str], ctx: TrialContext) -> tuple[Any, BaseException | None]:

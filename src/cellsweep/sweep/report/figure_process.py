@@ -15,6 +15,7 @@ Protocol, one JSON line each way: ``{"storage", "default_storage", "study", "obj
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -101,7 +102,10 @@ NO_FIGURE_PROCESS = NoFigureProcess()
 
 
 def start() -> FigureProcess:
-    """The child, or ``NO_FIGURE_PROCESS`` where it cannot start (the caller then draws)."""
+    """The child, or ``NO_FIGURE_PROCESS`` where it cannot start (the caller then draws) or
+    there is nothing to draw with (no matplotlib: the core install)."""
+    if importlib.util.find_spec("matplotlib") is None:
+        return NO_FIGURE_PROCESS
     try:
         return FigureProcess()
     except OSError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import logging
 import warnings
@@ -17,6 +18,7 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
+from cellsweep import extras
 from cellsweep.sweep.study import attrs
 from cellsweep.sweep.study.record import state_counts
 
@@ -206,6 +208,14 @@ def study_figures(study: optuna.Study, objectives: list[str]) -> dict[str, Any]:
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     if not complete or len(study.directions) != 1:
         return figs
+    if not extras.has("plots"):  # the core install: the summary and table still go to MLflow
+        log.warning(
+            "no plots for %s: %s; `cellsweep report %s` draws them later from the study",
+            study.study_name,
+            extras.message("the study's plots", "plots"),
+            study.study_name,
+        )
+        return figs
     _pyplot()
     from optuna.visualization import matplotlib as ovm
 
@@ -213,7 +223,8 @@ def study_figures(study: optuna.Study, objectives: list[str]) -> dict[str, Any]:
         "optimization_history.png": ovm.plot_optimization_history,
         "parallel_coordinates.png": ovm.plot_parallel_coordinate,
     }
-    if len(complete) >= 2 and len(complete[0].params) >= 1:
+    # fANOVA fits scikit-learn forests: drawn where it is installed (cellsweep[ui] or [science])
+    if len(complete) >= 2 and len(complete[0].params) >= 1 and importlib.util.find_spec("sklearn"):
         plots["param_importances.png"] = ovm.plot_param_importances
     for name, fn in plots.items():
         try:

@@ -38,12 +38,23 @@ PRUNERS = {
 }
 
 
+def require_driver(url: str) -> None:
+    """A PostgreSQL URL with SQLAlchemy's default driver needs cellsweep[postgres] (psycopg2);
+    say so in one line rather than SQLAlchemy's ModuleNotFoundError traceback."""
+    scheme = url.split("://", 1)[0]
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg2"):
+        from cellsweep.extras import require
+
+        require("an Optuna storage on PostgreSQL", "postgres")
+
+
 def make_storage(spec: str | None, default_path: Path) -> optuna.storages.BaseStorage:
     """A journal file for a path (or None: ``default_path``); an RDB storage for a URL;
     nothing kept for ``memory`` (the stock plugin's ``storage: null``)."""
     if spec == MEMORY:
         return optuna.storages.InMemoryStorage()
     if spec and "://" in str(spec):
+        require_driver(str(spec))
         import sqlalchemy.exc  # Optuna's RDB storage is built on it
 
         for attempt in range(4):  # workers on other hosts may be creating the schema right now
@@ -120,6 +131,7 @@ def ask_lock(spec: str | None, default_path: Path, study_name: str = ""):
     if spec == MEMORY:  # one process: nobody else asks
         return contextlib.nullcontext()
     if spec and str(spec).startswith(("postgresql", "postgres://")):
+        require_driver(str(spec))
         return _AdvisoryLock(str(spec), f"cellsweep:{study_name}")
     if spec and "://" in str(spec):
         return contextlib.nullcontext()

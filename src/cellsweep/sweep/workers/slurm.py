@@ -104,6 +104,9 @@ def make_executor(launcher: Mapping[str, Any], kind: str) -> Any:
 
     Built before anything is written: a key Slurm does not know is a ConfigError (exit 2).
     """
+    from cellsweep.extras import require
+
+    require(f"hydra/launcher ({kind})", "slurm")
     import submitit
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
     from omegaconf import OmegaConf
