@@ -74,3 +74,51 @@ def test_does_nothing_outside_a_sweep() -> None:
     reported, seen = dict(study.trials[0].intermediate_values), list(logged)
     assert fit(epochs=3, callback=callback).current_epoch == 3  # not pruned
     assert study.trials[0].intermediate_values == reported and logged == seen
+
+
+def test_checkpoints_and_resume_in_a_plain_lightning_app(tmp_path) -> None:
+    """The callback saves the trial's checkpoint (checkpoint_every elapsed) and names it on
+    the trial; an app that passes ``resume_checkpoint()`` to ``fit`` goes on from its epoch,
+    with the optimizer's state, and a fresh app starts at 0."""
+    from cellsweep.callbacks import resume_checkpoint
+    from cellsweep.sweep.study import attrs
+
+    study = optuna.create_study()
+    trial = study.ask()
+    path = tmp_path / "0" / "checkpoints" / "s-trial0.ckpt"
+    ctx = TrialContext(
+        trial, "s", ["value"], ["minimize"], pruning=False, checkpoint_path=str(path)
+    )
+    ctx.checkpoint_every = 1e-9  # every epoch's end
+    with trial_scope(ctx):
+        assert resume_checkpoint() is None
+        first = fit(epochs=4)
+    assert path.is_file() and not path.with_name(path.name + ".tmp").exists()
+    assert study.trials[0].user_attrs[attrs.CHECKPOINT] == {"path": str(path), "epoch": 4}
+    saved = torch.load(path, weights_only=False)
+    assert saved["epoch"] == 3 and saved["optimizer_states"]
+
+    retry = study.ask()
+    resumed = TrialContext(
+        retry, "s", ["value"], ["minimize"], pruning=False, resume_from=str(path), resume_epoch=4
+    )
+    starts: list[int] = []
+
+    class Start(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module) -> None:
+            starts.append(trainer.current_epoch)
+
+    x = torch.linspace(0, 1, 16).unsqueeze(1)
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, 2 * x), batch_size=8)
+    with trial_scope(resumed):
+        trainer = L.Trainer(
+            max_epochs=6,
+            callbacks=[OptunaPruning(monitor="train/loss"), Start()],
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+        trainer.fit(Tiny(), data, ckpt_path=resume_checkpoint(), weights_only=False)
+    assert starts == [4, 5]  # epochs 0-3 came from the checkpoint
+    assert first.current_epoch == 4 and trainer.current_epoch == 6

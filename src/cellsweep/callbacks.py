@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import time
+from pathlib import Path
 
 import lightning as L
 import optuna
@@ -48,25 +51,77 @@ class EpochReporter(L.Callback):
             )
 
 
+def resume_checkpoint() -> str | None:
+    """The checkpoint the running trial resumes from, or None (a fresh trial, or no sweep).
+
+    A Lightning app passes it to ``trainer.fit(model, ckpt_path=resume_checkpoint())``: the
+    retry of an interrupted trial then goes on from the epoch, optimizer and scheduler state
+    its checkpoint holds instead of epoch 0 (``OptunaPruning`` writes the checkpoints).
+    """
+    ctx = current_trial()
+    return ctx.resume_from if ctx is not None else None
+
+
+class TrialCheckpoints:
+    """Saves the trial's checkpoint at an epoch's end once ``every`` seconds have passed since
+    the last one (the fit's start for the first), then names it on the trial, so that the
+    retry of an interrupted trial resumes there; at most ``every`` seconds of work are lost."""
+
+    def __init__(self, path: str, every: float, record: object) -> None:
+        self.path, self.every, self.record = Path(path), every, record
+        self.last = time.monotonic()
+        self.saved = 0
+
+    def maybe_save(self, trainer: L.Trainer) -> None:
+        if time.monotonic() - self.last < self.every:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        trainer.save_checkpoint(tmp)
+        os.replace(tmp, self.path)  # a worker killed while saving leaves the last good one
+        epochs = trainer.current_epoch + 1  # saved at this epoch's end: the next one resumes
+        self.record(str(self.path), epochs)  # type: ignore[operator]
+        self.last = time.monotonic()
+        self.saved += 1
+
+
 class OptunaPruning(L.Callback):
-    """Per-epoch metrics into the trial's run and pruning on ``monitor``, in any Lightning app.
+    """Per-epoch metrics into the trial's run, pruning on ``monitor``, and the trial's
+    checkpoints (every ``hydra.sweeper.checkpoint_every`` seconds), in any Lightning app.
 
     ``monitor`` defaults to the study's (first) objective name, which is what a cellsweep-style
-    app logs; a plain app that returns a float names the metric to prune on.
+    app logs; a plain app that returns a float names the metric to prune on. To resume an
+    interrupted trial, the app passes ``ckpt_path=resume_checkpoint()`` to ``trainer.fit``.
     """
 
     def __init__(self, monitor: str | None = None, log_metrics: bool = True) -> None:
         self.monitor, self.log_metrics = monitor, log_metrics
         self._pruning: EpochReporter | None = None
+        self._checkpoints: TrialCheckpoints | None = None
         self._warned = False
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Binds pruning to the trial the sweep is running, if any, before the first epoch."""
+        """Binds pruning and checkpoints to the trial the sweep is running, if any, before the
+        first epoch."""
         ctx = current_trial()
-        self._pruning = None
-        if ctx is not None:
-            monitor = self.monitor or ctx.objectives[0]
-            self._pruning = EpochReporter(ctx.trial, monitor, enabled=ctx.pruning)
+        self._pruning = self._checkpoints = None
+        if ctx is None:
+            return
+        monitor = self.monitor or ctx.objectives[0]
+        self._pruning = EpochReporter(ctx.trial, monitor, enabled=ctx.pruning)
+        if ctx.checkpoint_path and ctx.checkpoint_every > 0:
+            self._checkpoints = TrialCheckpoints(
+                ctx.checkpoint_path, ctx.checkpoint_every, ctx.record_checkpoint
+            )
+        if ctx.resume_from and trainer.current_epoch < ctx.resume_epoch:
+            log.warning(
+                "trial %d: a checkpoint of epoch %d was there to resume from, but the fit "
+                "starts at epoch %d; pass ckpt_path=cellsweep.callbacks.resume_checkpoint() "
+                "to trainer.fit",
+                ctx.trial.number,
+                ctx.resume_epoch,
+                trainer.current_epoch,
+            )
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Sends the epoch's metrics to the trial's run; Optuna may prune on the monitored one."""
@@ -85,4 +140,6 @@ class OptunaPruning(L.Callback):
                 "OptunaPruning: %r is not logged; pass monitor= the metric to prune on",
                 self._pruning.monitor,
             )
-        self._pruning.on_train_epoch_end(trainer, pl_module)
+        self._pruning.on_train_epoch_end(trainer, pl_module)  # a pruned fit saves nothing
+        if self._checkpoints is not None:
+            self._checkpoints.maybe_save(trainer)

@@ -220,6 +220,7 @@ def run_identity(cfg: DictConfig, ctx: TrialContext | None) -> tuple[str, dict[s
     if ctx is None:
         return single_run_name(cfg, _hydra_overrides(), _experiment_choice()), tags
     tags.update(T.trial_tags(ctx.study_name, ctx.trial.number, ctx.parent_run_id))
+    tags.update(T.resumed_tags(ctx.resume_run_id, ctx.resume_epoch))
     return f"{ctx.study_name}#{ctx.trial.number}", tags
 
 
@@ -252,7 +253,13 @@ def fit_model(
     pruned: optuna.TrialPruned | None = None
     fit_start = time.perf_counter()
     try:
-        fit.trainer.fit(fit.task.module, datamodule=fit.task.datamodule)
+        resume = fit.ctx.resume_from if fit.ctx is not None else None  # an interrupted trial's
+        fit.trainer.fit(
+            fit.task.module,
+            datamodule=fit.task.datamodule,
+            ckpt_path=resume,
+            weights_only=False if resume else None,  # the sweep's own file, with the loops' state
+        )
     except optuna.TrialPruned as exc:
         pruned = exc  # the run ends FINISHED, tagged PRUNED; the sweeper records the state
     except BaseException as exc:

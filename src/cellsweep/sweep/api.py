@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import optuna
 
+from cellsweep.sweep.study import attrs
+
 
 @dataclass
 class TrialContext:
@@ -28,6 +30,22 @@ class TrialContext:
     run_id: str | None = None
     #: ``log_metrics(metrics, step)`` into that run, for the public Lightning callback
     log_metrics: Callable[[Mapping[str, float], int], None] | None = None
+    #: where this trial's checkpoint goes (its folder, named by study and trial number)
+    checkpoint_path: str | None = None
+    #: seconds between checkpoints (0: none); a trial shorter than this writes none
+    checkpoint_every: float = 0.0
+    #: the checkpoint of the interrupted trial this one resumes (None: a fresh start); pass it
+    #: to ``trainer.fit(..., ckpt_path=...)``
+    resume_from: str | None = None
+    #: the epoch that checkpoint holds: the pruner already has the reports of earlier epochs
+    resume_epoch: int = 0
+    #: the MLflow run of the interrupted trial, which this trial's run links to
+    resume_run_id: str | None = None
+
+    def record_checkpoint(self, path: str, epoch: int) -> None:
+        """Name the trial's latest checkpoint on the trial: if the trial is interrupted, its
+        retry resumes from it (``epoch``: how many epochs it holds)."""
+        self.trial.set_user_attr(attrs.CHECKPOINT, {"path": str(path), "epoch": int(epoch)})
 
 
 _CURRENT: ContextVar[TrialContext | None] = ContextVar("cellsweep_trial", default=None)

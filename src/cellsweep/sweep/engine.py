@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
+import threading
 import time
 import uuid
 import warnings
@@ -30,10 +31,12 @@ import optuna
 from cellsweep.errors import ConfigError
 from cellsweep.sweep.api import TrialContext, trial_scope
 from cellsweep.sweep.report import figure_process
+from cellsweep.sweep.report.results import FILE as RESULTS_FILE
+from cellsweep.sweep.report.results import write_results
 from cellsweep.sweep.report.summary import study_figures, study_summary
 from cellsweep.sweep.settings import SweepSettings, objective_names
 from cellsweep.sweep.space.grammar import SearchSpace, suggest
-from cellsweep.sweep.study import attrs, record
+from cellsweep.sweep.study import attrs, record, resume
 from cellsweep.sweep.study.heartbeat import Heartbeat, fail_stale_trials
 from cellsweep.sweep.study.identity import StudyIdentity
 from cellsweep.sweep.study.record import counts, outcome_of, progress_line
@@ -290,14 +293,27 @@ def run_trial(
     live: LiveStudy, trial: optuna.Trial, overrides: list[str], watch: InterruptWatch
 ) -> tuple[Any, BaseException | None]:
     """The job with the live trial and its heartbeat; Ctrl-C or an exit fails the trial
-    cleanly (retried when it was not the trial's fault), then stops the sweep."""
+    cleanly (retried, from its checkpoint, when it was not the trial's fault), then stops the
+    sweep. A retry that carries a checkpoint resumes from it (study/resume.py)."""
+    settings = live.settings
+    resumed = resume.prepare(live.study, trial)
+    folder = Path(live.sweep.sweep_dir) / str(trial.number) if live.sweep.sweep_dir else None
     ctx = TrialContext(
         trial=trial,
-        study_name=str(live.settings.study_name),
+        study_name=str(settings.study_name),
         objectives=live.objectives,
         directions=live.directions,
         pruning=live.pruning,
         parent_run_id=live.parent_run(),
+        checkpoint_path=str(
+            resume.checkpoint_file(
+                folder or live.sweep.default_storage.parent, str(settings.study_name), trial.number
+            )
+        ),
+        checkpoint_every=float(settings.checkpoint_every),
+        resume_from=resumed.path,
+        resume_epoch=resumed.epoch,
+        resume_run_id=resumed.run_id,
     )
     try:
         with (
@@ -348,22 +364,109 @@ def trial_loop(live: LiveStudy, workers: list[Worker], watch: InterruptWatch) ->
         told = record.record_outcome(live.study, trial, out, t0)
         if told == "stale":
             continue
+        resume.remove_checkpoints(trial)  # it ended for good: no retry will need them
         print(progress_line(live.study, n_trials, trial.number, out), flush=True)
         if told == "exhausted":
             print("the sampler has no candidates left: stopping", flush=True)
             return
 
 
-def _start(live: LiveStudy, workers: list[Worker]) -> None:
+def _start(live: LiveStudy, workers: list[Worker]) -> str | None:
     """Spawn the workers, then open the parent run while they import (``workers`` is filled in
     place, so the caller stops them whatever fails next). The run is opened even when the
-    spawn fails, so that a refused submission ends it FAILED rather than leaving none."""
+    spawn fails, so that a refused submission ends it FAILED rather than leaving none. A study
+    that is already complete spawns nobody: its run is reopened only to be closed again, with
+    its summary (the command that follows a launcher's death closes what it left RUNNING)."""
     launch = new_launch() if live.sweep.tracker.records else None
     try:
-        workers.extend(live.sweep.spawn(launch))
+        if counts(live.study)["done"] < live.settings.n_trials:
+            workers.extend(live.sweep.spawn(launch))
     finally:
         if launch is not None:
             live.parent = start_parent_run(live, launch)
+    return launch
+
+
+# The launcher's liveness, for its workers.
+#
+# The launching process closes the parent run and writes optimization_results.yaml when the
+# study is done. If it dies (kill -9, a lost login node), its workers finish the study without
+# it; the last of them must then close what it would have. The launcher stamps the study every
+# heartbeat interval (``attrs.lead_key``) and marks itself ``closing`` once its loop has
+# ended; a worker that is done waits for that mark, and closes the run itself only when the
+# stamps stopped for ``grace_period``: no run is left RUNNING, and none is closed twice.
+class LeadBeat:
+    """Stamps ``{"beat": time, "closing": bool}`` on the study from a daemon thread."""
+
+    def __init__(self, study: optuna.Study, launch: str, interval: float) -> None:
+        self.study, self.key, self.interval = study, attrs.lead_key(launch), interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _stamp(self, closing: bool = False) -> None:
+        self.study.set_user_attr(self.key, {"beat": time.time(), "closing": closing})
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with contextlib.suppress(Exception):  # a missed stamp: the next one follows
+                self._stamp()
+
+    def __enter__(self) -> LeadBeat:
+        self._stamp()
+        self._thread.start()
+        return self
+
+    def closing(self) -> None:
+        """The launcher closes the study itself from here on: its workers need not."""
+        self._stop.set()
+        self._thread.join(timeout=max(5.0, 2 * self.interval))
+        with contextlib.suppress(Exception):
+            self._stamp(closing=True)
+
+    def __exit__(self, *exc: object) -> None:
+        self.closing()
+
+
+def _launcher_gone(live: LiveStudy) -> bool:
+    """After the study is done, on a worker: whether its launcher died and left the parent run
+    to it. Waits for the launcher's ``closing`` mark (its loop ends within seconds of the
+    study's) or for its stamps to be older than ``grace_period``; one worker wins, under the
+    ask lock, by marking the run closed."""
+    if not live.role.launch:
+        return False
+    key, settings = attrs.lead_key(live.role.launch), live.settings
+    deadline = time.monotonic() + settings.grace_period + 2 * settings.heartbeat_interval
+    while time.monotonic() < deadline:
+        mark = live.study.user_attrs.get(key)
+        if not isinstance(mark, dict) or mark.get("closing"):
+            return False
+        if time.time() - float(mark.get("beat", 0.0)) > settings.grace_period:
+            with live.lock:
+                mark = live.study.user_attrs.get(key)
+                if not isinstance(mark, dict) or mark.get("closing"):
+                    return False
+                live.study.set_user_attr(key, {**mark, "closing": True, "by": attrs.worker_id()})
+            return True
+        time.sleep(min(1.0, settings.heartbeat_interval))
+    return False
+
+
+def _close_for_launcher(live: LiveStudy) -> None:
+    """Close the parent run (FINISHED, with the summary and plots) and write the results, as
+    the launcher that died would have."""
+    sweep = live.sweep
+    run_id = live.parent_run()
+    if not run_id:
+        return
+    sweep.tracker.take_over(run_id)
+    _finish(live, figure_process.NO_FIGURE_PROCESS, FINISHED)
+    if sweep.sweep_dir:
+        write_results(live.study, sweep.sweep_dir)
+    print(
+        "the launching process is gone: this worker closed the study's MLflow run"
+        + (f" and wrote {Path(sweep.sweep_dir) / RESULTS_FILE}" if sweep.sweep_dir else ""),
+        flush=True,
+    )
 
 
 def run_study(sweep: Sweep, role: Role = LEAD) -> optuna.Study:
@@ -383,16 +486,24 @@ def run_study(sweep: Sweep, role: Role = LEAD) -> optuna.Study:
     if not role.leads:
         with InterruptWatch() as watch:
             trial_loop(live, [], watch)
+        done = counts(live.study)["done"] >= sweep.settings.n_trials
+        if done and sweep.tracker.records and _launcher_gone(live):
+            _close_for_launcher(live)
         return live.study
     workers: list[Worker] = []
     status = FINISHED
     figures = figure_process.NO_FIGURE_PROCESS
+    beat: LeadBeat | None = None
     with InterruptWatch() as watch:
         try:
             if sweep.tracker.records and _spare_core(sweep.settings, role.runs_trials):
                 figures = figure_process.start()  # imports the plots' stack meanwhile
-            _start(live, workers)
+            launch = _start(live, workers)
+            if launch and workers:  # its workers close the study if this process dies
+                beat = LeadBeat(live.study, launch, sweep.settings.heartbeat_interval).__enter__()
             trial_loop(live, workers, watch)
+            if beat is not None:
+                beat.closing()
             if not role.runs_trials:
                 print(progress_line(live.study, sweep.settings.n_trials), flush=True)
             for proc in workers:
@@ -403,6 +514,8 @@ def run_study(sweep: Sweep, role: Role = LEAD) -> optuna.Study:
             status = watch.end_status(exc)
             raise
         finally:
+            if beat is not None:
+                beat.closing()
             stop_workers(workers)
             if sweep.tracker.records:
                 _finish(live, figures, status)

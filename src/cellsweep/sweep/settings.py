@@ -44,6 +44,9 @@ class SweeperKeys:
     search_space: Optional[Any] = None  # noqa: UP045  # deprecated stock form of params
     heartbeat_interval: float = 10.0  # seconds between stamps on a running trial
     grace_period: float = 60.0  # a running trial without a stamp for this long is stale
+    # seconds between a Lightning trial's checkpoints (at an epoch's end); 0: none. A trial
+    # shorter than this never writes one; an interrupted trial resumes from its latest.
+    checkpoint_every: float = 300.0
     # top-level config keys that say where things go, not what a study is: changing them
     # resumes the same study (everything else, data files' content included, makes a new one)
     identity_ignore: list[str] = field(
@@ -82,6 +85,12 @@ class SweepSettings(SweeperKeys):
             raise ConfigError(
                 "hydra.sweeper.threads_per_worker must be >= 0 (0: cores / n_workers), "
                 f"got {self.threads_per_worker}"
+            )
+
+        if not isinstance(self.checkpoint_every, int | float) or self.checkpoint_every < 0:
+            raise ConfigError(
+                "hydra.sweeper.checkpoint_every must be >= 0 seconds (0: no checkpoints), "
+                f"got {self.checkpoint_every}"
             )
 
     def threads(self) -> int:

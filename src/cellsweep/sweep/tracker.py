@@ -34,6 +34,11 @@ class StudyTracker(Protocol):
         """End a dead worker's trial run as FAILED, from any process of the study."""
         ...
 
+    def take_over(self, run_id: str) -> None:
+        """Adopt the parent run another process opened (a launcher that died), so that
+        ``finish`` closes it from here."""
+        ...
+
     def finish(self, summary: Mapping[str, Any], figures: Mapping[str, Any], status: str) -> None:
         """Close the parent run with the summary and plots (figures, or PNG files by name),
         however the sweep ended."""
@@ -45,9 +50,16 @@ class TrialRuns(Protocol):
     """Each trial's child run, for an app that opens none of its own."""
 
     def open(
-        self, parent_run_id: str | None, study_name: str, number: int, params: Mapping[str, Any]
+        self,
+        parent_run_id: str | None,
+        study_name: str,
+        number: int,
+        params: Mapping[str, Any],
+        resumed_from: str | None = None,
+        resumed_at: int = 0,
     ) -> str:
-        """Create the trial's run before its job starts; returns its id."""
+        """Create the trial's run before its job starts; returns its id. A trial resumed from
+        an interrupted one's checkpoint gets a new run linked to that one's (``resumed_from``)."""
         ...
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
@@ -92,6 +104,9 @@ class NullTracker:
 
     def fail_run(self, run_id: str, reason: str) -> None:
         """Nothing to fail."""
+
+    def take_over(self, run_id: str) -> None:
+        """Nothing to adopt."""
 
     def finish(self, summary: Mapping[str, Any], figures: Mapping[str, Any], status: str) -> None:
         """Nothing to close."""

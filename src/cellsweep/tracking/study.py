@@ -87,6 +87,13 @@ class MLflowStudyTracker:
         except Exception as exc:  # the sweep goes on; the study records the failure anyway
             log.warning("could not mark MLflow run %s FAILED: %s", run_id, type(exc).__name__)
 
+    def take_over(self, run_id: str) -> None:
+        """Adopt the parent run the launching process opened: it died, and the last live worker
+        of the study closes the run in its stead."""
+        self.client = client_for(self.settings)
+        self.run_id = run_id
+        self.experiment_id = self.client.get_run(run_id).info.experiment_id
+
     def finish(self, summary: Mapping[str, Any], figures: Mapping[str, Any], status: str) -> None:
         """Close the parent run with the study's summary and plots, whatever ended the sweep."""
         if self.client is None or self.run_id is None:

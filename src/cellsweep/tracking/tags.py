@@ -51,6 +51,9 @@ DIRECTIONS = "cellsweep.directions"
 OBJECTIVES = "cellsweep.objectives"
 BEST_TRIAL = "cellsweep.best_trial"
 BEST_RUN_ID = "cellsweep.best_run_id"
+# a resumed trial's run is a new run linked to the interrupted trial's (tracking/tags.py)
+RESUMED_FROM_RUN = "cellsweep.resumed_from_run"
+RESUMED_AT_EPOCH = "cellsweep.resumed_at_epoch"
 SWEEP_DIR = "cellsweep.sweep_dir"  # the latest launch's folder: its trials and results
 # a run of an adopted experiment (`cellsweep adopt`): the trial it reproduces
 ADOPTED_STUDY = "cellsweep.adopted.study"
@@ -71,6 +74,14 @@ def trial_tags(study_name: str, number: int, parent_run_id: str | None) -> dict[
     if parent_run_id:
         tags[PARENT_RUN] = parent_run_id
     return tags
+
+
+def resumed_tags(run_id: str | None, epoch: int) -> dict[str, Any]:
+    """The link from a resumed trial's new run to the interrupted trial's run, and the epoch
+    it went on from: the new run holds the epochs from there on, the old one those before."""
+    if not run_id and not epoch:
+        return {}
+    return {RESUMED_FROM_RUN: run_id or None, RESUMED_AT_EPOCH: str(epoch)}
 
 
 def state_count_metric(state: str) -> str:

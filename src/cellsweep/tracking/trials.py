@@ -43,12 +43,16 @@ class MLflowTrialRuns:
         study_name: str,
         number: int,
         params: Mapping[str, Any],
+        resumed_from: str | None = None,
+        resumed_at: int = 0,
     ) -> str:
-        """Create the trial's run (RUNNING while the job runs) and log its params."""
+        """Create the trial's run (RUNNING while the job runs) and log its params; a resumed
+        trial's run links to the interrupted trial's (``resumed_from``)."""
         client = client_for(self.settings)
         if self._experiment is None:
             self._experiment = ensure_experiment(client, self.settings)
         tags = trial_tags_with_command(study_name, number, parent_run_id)
+        tags |= {k: v for k, v in T.resumed_tags(resumed_from, resumed_at).items() if v}
         run = client.create_run(self._experiment, run_name=f"{study_name}#{number}", tags=tags)
         tracked = TrackedRun(client, self.settings, run)
         if params:

@@ -323,7 +323,14 @@ class HydraJobs:
         if runs is None:
             return self.launch(overrides, ctx)
         params = {**ctx.trial.params, **self.space.fixed}
-        run_id = ctx.run_id = runs.open(ctx.parent_run_id, ctx.study_name, ctx.trial.number, params)
+        run_id = ctx.run_id = runs.open(
+            ctx.parent_run_id,
+            ctx.study_name,
+            ctx.trial.number,
+            params,
+            resumed_from=ctx.resume_run_id,
+            resumed_at=ctx.resume_epoch,
+        )
         ctx.trial.set_user_attr(attrs.RUN_ID, run_id)
         ctx.log_metrics = lambda metrics, step: runs.log_metrics(run_id, metrics, step)
         t0 = time.time()

@@ -20,6 +20,11 @@ HEARTBEAT = "heartbeat"
 WORKER = "worker"  # worker_id() of the process that ran the trial
 OVERRIDES = "overrides"  # what `cellsweep adopt` recomposes the trial's config from
 EPOCHS = "epochs"  # epochs actually trained: what pruning saved
+# the trial's latest checkpoint, {"path": file, "epoch": epochs it holds}, written as it saves
+CHECKPOINT = "checkpoint"
+# on a retry: the interrupted trial's checkpoint it resumes from (same form as CHECKPOINT)
+RESUME_FROM = "resume_from"
+RESUMED_AT = "resumed_at"  # the epoch a resumed trial started from (0: a fresh start)
 METRICS = "metrics"  # every scalar the job returned at its end (name -> value): trials.csv
 CUDA_DEVICES = "cuda_visible_devices"
 OBJECTIVES = "objectives"  # on the study: the metric name of each direction
@@ -31,6 +36,12 @@ APP = "app"
 def parent_run_key(launch: str) -> str:
     """On the study: the MLflow parent run of one launch of the command, for its workers."""
     return f"parent_run:{launch}"
+
+
+def lead_key(launch: str) -> str:
+    """On the study: the launching process's liveness, ``{"beat": time, "closing": bool}``, so
+    the last live worker can tell a dead launcher from a busy one (engine.py)."""
+    return f"lead:{launch}"
 
 
 def worker_id(pid: int | None = None) -> str:

@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from cellsweep.errors import SweepAborted
 from cellsweep.sweep import compat
-from cellsweep.sweep.study import attrs
+from cellsweep.sweep.study import attrs, resume
 from cellsweep.vocabulary import REASON_CHARS
 
 log = logging.getLogger("cellsweep.sweep")
@@ -151,10 +151,9 @@ def check_failure_rate(c: Mapping[str, int], max_failure_rate: float, name: str)
 
 
 def requeue(study: optuna.Study, trial: optuna.Trial | FrozenTrial) -> None:
-    """Queue the trial's params again: a trial failed for a reason not its own is rerun first."""
-    study.enqueue_trial(
-        trial.params, user_attrs={attrs.RETRY_OF: trial.number}, skip_if_exists=False
-    )
+    """Queue the trial's params again: a trial failed for a reason not its own is rerun first,
+    from its checkpoint when it saved one (study/resume.py)."""
+    study.enqueue_trial(trial.params, user_attrs=resume.carried(trial), skip_if_exists=False)
 
 
 def fail_interrupted(
