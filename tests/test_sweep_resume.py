@@ -38,7 +38,7 @@ def test_an_interrupted_trial_is_queued_again_with_its_checkpoint(tmp_path) -> N
     ckpt.write_bytes(b"state")
     trial.set_user_attr(attrs.CHECKPOINT, {"path": str(ckpt), "epoch": 6})
     trial.set_user_attr(attrs.RUN_ID, "run-0")
-    record.fail_interrupted(study, trial, KeyboardInterrupt(), signalled=True)
+    record.fail_interrupted(study, trial, KeyboardInterrupt(), "SIGTERM")
 
     retry = study.ask()
     assert retry.suggest_float("x", 0, 1) == trial.params["x"]  # the same params
@@ -62,10 +62,10 @@ def test_a_retry_of_a_retry_keeps_the_checkpoint_it_had_not_replaced(tmp_path) -
     ckpt = tmp_path / "a.ckpt"
     ckpt.write_bytes(b"state")
     trial.set_user_attr(attrs.CHECKPOINT, {"path": str(ckpt), "epoch": 3})
-    record.fail_interrupted(study, trial, KeyboardInterrupt(), signalled=True)
+    record.fail_interrupted(study, trial, KeyboardInterrupt(), "SIGTERM")
     retry = study.ask()
     resume.prepare(study, retry)
-    record.fail_interrupted(study, retry, KeyboardInterrupt(), signalled=True)
+    record.fail_interrupted(study, retry, KeyboardInterrupt(), "SIGTERM")
     third = study.ask()
     assert third.user_attrs[attrs.RETRY_OF] == retry.number
     assert resume.prepare(study, third).epoch == 3
@@ -75,7 +75,7 @@ def test_a_checkpoint_whose_file_is_gone_is_a_fresh_start(tmp_path) -> None:
     study = _study()
     trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
     trial.set_user_attr(attrs.CHECKPOINT, {"path": str(tmp_path / "gone.ckpt"), "epoch": 3})
-    record.fail_interrupted(study, trial, KeyboardInterrupt(), signalled=True)
+    record.fail_interrupted(study, trial, KeyboardInterrupt(), "SIGTERM")
     retry = study.ask()
     assert attrs.RESUME_FROM not in retry.user_attrs
     assert resume.prepare(study, retry) == resume.FRESH

@@ -37,7 +37,7 @@ from cellsweep.sweep.report.summary import study_figures, study_summary
 from cellsweep.sweep.settings import SweepSettings, objective_names
 from cellsweep.sweep.space.grammar import SearchSpace, suggest
 from cellsweep.sweep.study import attrs, record, resume
-from cellsweep.sweep.study.heartbeat import Heartbeat, fail_stale_trials
+from cellsweep.sweep.study.heartbeat import Heartbeat, fail_elsewhere, fail_stale_trials
 from cellsweep.sweep.study.identity import StudyIdentity
 from cellsweep.sweep.study.record import counts, outcome_of, progress_line
 from cellsweep.sweep.study.storage import (
@@ -56,6 +56,8 @@ from cellsweep.sweep.workers.watch import (
     Worker,
     check_alive,
     check_workers,
+    ended_workers_trials,
+    settle_workers,
     stop_workers,
 )
 from cellsweep.threads import given_cores
@@ -286,6 +288,8 @@ def ask_next(live: LiveStudy) -> tuple[Any, list[str], dict[str, int]]:
         overrides = [*live.sweep.base_overrides, *suggest(trial, live.sweep.space)]
         trial.set_user_attr(attrs.OVERRIDES, overrides)
         trial.set_user_attr(attrs.WORKER, attrs.worker_id())
+        if job := attrs.cluster_job():
+            trial.set_user_attr(attrs.JOB, job)
         return trial, overrides, c
 
 
@@ -322,12 +326,16 @@ def run_trial(
         ):
             return live.sweep.run_job(overrides, ctx)
     except BaseException as exc:
-        record.fail_interrupted(live.study, trial, exc, watch.interrupted)
+        reason = record.fail_interrupted(live.study, trial, exc, watch.signal)
+        run_id = trial.user_attrs.get(attrs.RUN_ID)
+        if run_id:  # the run says what the study says (not Lightning's "SystemExit: 1")
+            live.sweep.tracker.fail_run(str(run_id), reason)
         raise
 
 
 def wait_line(live: LiveStudy, shown: str, workers: list[Worker], c: dict[str, int]) -> str:
     """Nothing to ask here: a watching lead shows progress and notices dead workers."""
+    fail_ended_workers_trials(live, workers)
     if not live.role.runs_trials:
         line = progress_line(live.study, live.settings.n_trials)
         if line != shown:
@@ -336,6 +344,16 @@ def wait_line(live: LiveStudy, shown: str, workers: list[Worker], c: dict[str, i
         check_alive(workers, c["done"], live.settings.n_trials)
     time.sleep(max(0.2, min(live.settings.heartbeat_interval, 2.0)))
     return shown
+
+
+def fail_ended_workers_trials(live: LiveStudy, workers: list[Worker]) -> None:
+    """Fail (and queue again, with their checkpoints) the RUNNING trials of this launch's
+    workers that have ended: a Slurm task at its time limit with no requeue left, a killed
+    process. Done at once, not after ``grace_period``, and before this command exits."""
+    for t in ended_workers_trials(live.study, workers):
+        reason = "interrupted: its worker ended (time limit, requeue or kill)"
+        if fail_elsewhere(live.study, t, reason, live.sweep.tracker):
+            log.warning("trial %d: %s; queued again", t.number, reason)
 
 
 def trial_loop(live: LiveStudy, workers: list[Worker], watch: InterruptWatch) -> None:
@@ -506,8 +524,7 @@ def run_study(sweep: Sweep, role: Role = LEAD) -> optuna.Study:
                 beat.closing()
             if not role.runs_trials:
                 print(progress_line(live.study, sweep.settings.n_trials), flush=True)
-            for proc in workers:
-                proc.wait()
+            settle_workers(workers, sweep.settings.grace_period)
             if workers:  # a worker that could not start is an error, not a slower sweep
                 check_workers(live.study, workers)
         except BaseException as exc:
@@ -516,6 +533,7 @@ def run_study(sweep: Sweep, role: Role = LEAD) -> optuna.Study:
         finally:
             if beat is not None:
                 beat.closing()
+            fail_ended_workers_trials(live, workers)
             stop_workers(workers)
             if sweep.tracker.records:
                 _finish(live, figures, status)

@@ -36,7 +36,12 @@ from cellsweep.sweep.study.record import outcome_of
 from cellsweep.sweep.study.storage import MEMORY, normalize_directions
 from cellsweep.sweep.tracker import NULL_TRACKER, StudyTracker, TrialRuns
 from cellsweep.sweep.workers.devices import VISIBLE, cuda_started, visible_gpus, worker_gpus
-from cellsweep.sweep.workers.slurm import launcher_kind, make_executor, submit_workers
+from cellsweep.sweep.workers.slurm import (
+    launcher_kind,
+    make_executor,
+    stop_window,
+    submit_workers,
+)
 from cellsweep.sweep.workers.watch import Worker
 
 # the launch key finds the parent run (engine.py)
@@ -373,7 +378,8 @@ class HydraJobs:
         if per_job:
             env |= {THREADS_ENV: str(per_job), "OMP_NUM_THREADS": str(per_job)}
         if self.cluster:
-            return submit_workers(self.executor, self.worker_argv(), env, n)
+            stop_s = stop_window(self.launcher)
+            return submit_workers(self.executor, self.worker_argv(), env, n, stop_s)
         gpus = worker_gpus(self.settings.n_workers, visible_gpus())
         if gpus[0] is not None and not cuda_started():  # this process is worker 0
             os.environ[VISIBLE] = gpus[0]

@@ -18,6 +18,7 @@ RETRY_OF = "retry_of"  # the number of the trial this one reruns
 FAILED_BY = "failed_by"  # the process that took the trial for stale
 HEARTBEAT = "heartbeat"
 WORKER = "worker"  # worker_id() of the process that ran the trial
+JOB = "cluster_job"  # the Slurm task (array_task, or job id) whose worker ran the trial
 OVERRIDES = "overrides"  # what `cellsweep adopt` recomposes the trial's config from
 EPOCHS = "epochs"  # epochs actually trained: what pruning saved
 # the trial's latest checkpoint, {"path": file, "epoch": epochs it holds}, written as it saves
@@ -42,6 +43,14 @@ def lead_key(launch: str) -> str:
     """On the study: the launching process's liveness, ``{"beat": time, "closing": bool}``, so
     the last live worker can tell a dead launcher from a busy one (engine.py)."""
     return f"lead:{launch}"
+
+
+def cluster_job() -> str | None:
+    """This process's Slurm task, as squeue names it (``123_4`` in an array), or None."""
+    env = os.environ
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        return f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    return env.get("SLURM_JOB_ID") or None
 
 
 def worker_id(pid: int | None = None) -> str:

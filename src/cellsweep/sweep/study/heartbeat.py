@@ -49,18 +49,30 @@ def fail_stale_trials(
         if last is None or now - last <= grace_period:
             continue
         reason = f"stale: no heartbeat for {now - last:.0f} s (worker killed?)"
-        marks = {attrs.FAIL_REASON: reason, attrs.FAILED_BY: attrs.worker_id(), attrs.RETRIED: True}
-        try:
-            compat.fail_trial_elsewhere(study, t, marks)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # another process failed it first (or its worker finished it after all)
-        requeue(study, t)
-        run_id = t.user_attrs.get(attrs.RUN_ID)
-        if run_id:
-            tracker.fail_run(run_id, reason)
-        log.warning("trial %d: %s; queued again", t.number, reason)
-        failed.append(t.number)
+        if fail_elsewhere(study, t, reason, tracker):
+            log.warning("trial %d: %s; queued again", t.number, reason)
+            failed.append(t.number)
     return failed
+
+
+def fail_elsewhere(
+    study: optuna.Study,
+    trial: optuna.trial.FrozenTrial,
+    reason: str,
+    tracker: StudyTracker = NULL_TRACKER,
+) -> bool:
+    """Fail a RUNNING trial whose worker is gone (its MLflow run too, with the same reason) and
+    queue it again with its checkpoint; False when another process finished it first."""
+    marks = {attrs.FAIL_REASON: reason, attrs.FAILED_BY: attrs.worker_id(), attrs.RETRIED: True}
+    try:
+        compat.fail_trial_elsewhere(study, trial, marks)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False  # another process failed it first (or its worker finished it after all)
+    requeue(study, trial)
+    run_id = trial.user_attrs.get(attrs.RUN_ID)
+    if run_id:
+        tracker.fail_run(run_id, reason)
+    return True
 
 
 class Heartbeat:

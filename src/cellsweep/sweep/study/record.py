@@ -156,19 +156,26 @@ def requeue(study: optuna.Study, trial: optuna.Trial | FrozenTrial) -> None:
     study.enqueue_trial(trial.params, user_attrs=resume.carried(trial), skip_if_exists=False)
 
 
+def interrupted_reason(exc: BaseException, signal_name: str = "") -> str:
+    """``interrupted: SIGTERM``: the one reason the study and the trial's MLflow run both keep."""
+    return f"interrupted: {signal_name or type(exc).__name__}"
+
+
 def fail_interrupted(
-    study: optuna.Study, trial: optuna.Trial, exc: BaseException, signalled: bool
-) -> None:
-    """Fail a trial stopped by Ctrl-C, a signal or an exit; a Ctrl-C is retried, not counted."""
-    why = "SIGINT/SIGTERM" if signalled else type(exc).__name__
+    study: optuna.Study, trial: optuna.Trial, exc: BaseException, signal_name: str = ""
+) -> str:
+    """Fail a trial stopped by Ctrl-C, a signal or an exit; a Ctrl-C or a signal is retried
+    (from its checkpoint), not counted. Returns the reason."""
+    why = interrupted_reason(exc, signal_name)
     with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-        trial.set_user_attr(attrs.FAIL_REASON, f"interrupted: {why}")
-        retry = signalled or isinstance(exc, KeyboardInterrupt)
+        trial.set_user_attr(attrs.FAIL_REASON, why)
+        retry = bool(signal_name) or isinstance(exc, KeyboardInterrupt)
         if retry:  # the rerun of the same command runs its parameters first
             trial.set_user_attr(attrs.RETRIED, True)
         study.tell(trial, state=TrialState.FAIL)
         if retry:
             requeue(study, trial)
+    return why
 
 
 def taken_elsewhere(study: optuna.Study, trial: optuna.Trial) -> bool:

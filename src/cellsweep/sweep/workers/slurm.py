@@ -14,7 +14,9 @@ import contextlib
 import io
 import logging
 import os
+import signal
 import subprocess
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,16 +50,76 @@ class WorkerCommand:
     Only cellsweep's own variables travel in the pickle; the rest of the environment (the
     storage URL with its password, say) comes from the job's own environment, so no secret is
     written into the submitit folder.
+
+    It is *checkpointable*: on Slurm's warning signal before a time limit or a preemption
+    (``--signal=USR2@signal_delay_s``), submitit calls ``checkpoint``, which stops the worker
+    cleanly (its running trial is failed and queued again with the trial's checkpoint) and
+    returns the same command, which submitit requeues (a time limit: up to
+    ``max_num_timeout`` times). The next run of the task resumes that trial.
     """
 
-    def __init__(self, argv: list[str], env: Mapping[str, str], cwd: str) -> None:
-        self.argv, self.env, self.cwd = list(argv), dict(env), cwd
+    def __init__(
+        self, argv: list[str], env: Mapping[str, str], cwd: str, stop_s: float = 60.0
+    ) -> None:
+        self.argv, self.env, self.cwd, self.stop_s = list(argv), dict(env), cwd, stop_s
+        self._proc: subprocess.Popen | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_proc": None}  # a process does not travel in the pickle
 
     def __call__(self) -> int:
-        code = subprocess.run(self.argv, env={**os.environ, **self.env}, cwd=self.cwd).returncode
+        self._proc = subprocess.Popen(self.argv, env={**os.environ, **self.env}, cwd=self.cwd)
+        # poll, not wait(): submitit's signal handler runs in this thread, and must be able to
+        # poll the worker itself (Popen.wait holds a lock that poll would wait on)
+        while (code := self._proc.poll()) is None:
+            time.sleep(0.5)
         if code:
             raise RuntimeError(f"the sweep worker exited with code {code}")
         return code
+
+    def stop_worker(self) -> int | None:
+        """SIGTERM to the worker (it may have had Slurm's signal already), then wait for it to
+        fail and queue its trial, at most ``stop_s`` seconds; its exit code, or None."""
+        proc = self._proc
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            with contextlib.suppress(OSError):
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_s
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return proc.poll()
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        """Called by submitit on a time limit's or a preemption's signal: stop the worker
+        cleanly, then requeue the same command (a fresh worker)."""
+        from submitit.helpers import DelayedSubmission
+
+        code = self.stop_worker()
+        print(f"cellsweep: worker stopped for requeue (exit {code})", flush=True)
+        return DelayedSubmission(WorkerCommand(self.argv, self.env, self.cwd, self.stop_s))
+
+
+def stop_window(launcher: Mapping[str, Any]) -> float:
+    """How long a worker may take to stop on Slurm's warning: most of ``signal_delay_s``, the
+    time left before Slurm kills the task."""
+    delay = float(launcher.get("signal_delay_s") or 0.0)
+    return max(5.0, min(300.0, delay - 10.0)) if delay else 60.0
+
+
+def check_signal_delay(launcher: Mapping[str, Any]) -> None:
+    """The warning signal must come before the time limit, or Slurm sends it as the task
+    starts: the worker would stop and requeue at once, then give up. One line, exit 2."""
+    delay, limit = launcher.get("signal_delay_s"), launcher.get("timeout_min")
+    if delay is None or not limit:
+        return
+    if float(delay) >= float(limit) * 60:
+        raise ConfigError(
+            f"hydra.launcher.signal_delay_s={delay} is not shorter than the time limit "
+            f"(timeout_min={limit}: {float(limit) * 60:.0f} s): Slurm would signal each worker "
+            "as it starts; set signal_delay_s to a fraction of the limit (a tenth is typical)"
+        )
 
 
 class SubmititWorker:
@@ -125,6 +187,7 @@ def make_executor(launcher: Mapping[str, Any], kind: str) -> Any:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"hydra.launcher ({kind}): {first}") from None
     if kind == "slurm":
+        check_signal_delay(launcher)
         check_cluster()
     return executor
 
@@ -148,7 +211,7 @@ def check_cluster() -> None:
 
 
 def submit_workers(
-    executor: Any, argv: list[str], env: Mapping[str, str], n: int
+    executor: Any, argv: list[str], env: Mapping[str, str], n: int, stop_s: float = 60.0
 ) -> list[SubmititWorker] | list[SlurmWorker]:
     """Submit ``n`` workers as one job array; their logs go to the launcher's submitit_folder.
 
@@ -159,7 +222,7 @@ def submit_workers(
 
     try:  # submitit also prints sbatch's stderr when it fails: keep it to the one line below
         with contextlib.redirect_stderr(io.StringIO()):
-            jobs = executor.submit_array([WorkerCommand(argv, env, os.getcwd())] * n)
+            jobs = executor.submit_array([WorkerCommand(argv, env, os.getcwd(), stop_s)] * n)
     except FailedJobError as exc:
         lines = [ln.split("error:", 1)[-1].strip() for ln in str(exc).splitlines() if ln.strip()]
         raise ConfigError(

@@ -146,6 +146,18 @@ class SlurmWorker:
         lines = [ln for ln in str(value).strip().splitlines() if ln.strip()]
         return 1, lines[-1].strip() if lines else "error"
 
+    def cancel_pending(self) -> bool:
+        """Cancel the task if it waits in the queue (requeued after a time limit or a
+        preemption) and the study no longer needs it; True if it did. Not an ending to report."""
+        if self.returncode is not None:
+            return False
+        tasks = self.array.tasks() or {}
+        if tasks.get(self.job.job_id, ("",))[0] != "PENDING":
+            return False
+        self.job.cancel(check=False)
+        self.returncode = 0
+        return True
+
     def wait(self) -> int:
         """Block until the task ends, as ``Popen.wait`` does for a local worker."""
         while self.poll() is None:
