@@ -320,3 +320,102 @@ def test_a_worker_that_cannot_start_is_reported(slurm, tmp_path, case) -> None:
         assert _wait_queue_empty(slurm, 60, array)  # nothing left waiting in the queue
     assert load(tmp_path).trials == []
     assert _parent_status(tmp_path) == "FAILED"  # not left RUNNING
+
+
+def _wait_checkpoint(tmp: Path, proc: subprocess.Popen, epoch: int, timeout: float = 400):
+    """The first RUNNING trial whose checkpoint holds at least ``epoch`` epochs."""
+    journal = tmp / "sweeps" / "optuna.journal"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+        if journal.exists():
+            for t in load(tmp).trials:
+                mark = t.user_attrs.get("checkpoint")
+                if t.state == TrialState.RUNNING and mark and mark["epoch"] >= epoch:
+                    return t
+    proc.kill()
+    pytest.fail(f"no trial reached a checkpoint of epoch {epoch}: {proc.communicate()[0][-3000:]}")
+
+
+def test_scontrol_requeue_mid_trial_resumes_from_the_checkpoint(slurm, tmp_path) -> None:
+    """`scontrol requeue` of a task mid-trial: Slurm sends its worker SIGTERM, the worker fails
+    the trial (Optuna and MLflow give the same reason) and queues it with its checkpoint; the
+    other worker resumes it there, not at epoch 0. Once the study is complete the requeued
+    task, pending in the queue, is cancelled instead of waited for."""
+    epochs = 500
+    argv = _argv(tmp_path, 2, epochs, "hydra.sweeper.checkpoint_every=2")
+    proc = subprocess.Popen(
+        argv, env=slurm, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    victim = _wait_checkpoint(tmp_path, proc, 40)
+    task = victim.user_attrs["cluster_job"]
+    requeue = subprocess.run(
+        ["scontrol", "requeue", task], env=slurm, capture_output=True, text=True
+    )
+    assert requeue.returncode == 0, requeue.stderr
+    out = proc.communicate(timeout=600)[0]
+    array = task.split("_")[0]
+    assert proc.returncode == 0, out[-3000:] + _task_logs(tmp_path, array)
+    study = load(tmp_path)
+    (failed,) = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert failed.number == victim.number
+    assert failed.user_attrs["fail_reason"] == "interrupted: SIGTERM"
+    retry = next(t for t in study.trials if t.user_attrs.get("retry_of") == failed.number)
+    saved = failed.user_attrs["checkpoint"]["epoch"]
+    assert retry.state == TrialState.COMPLETE and retry.user_attrs["resumed_at"] == saved >= 40
+    assert retry.user_attrs["epochs"] == epochs
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 2
+    _, runs = mlflow_runs(tmp_path)
+    (old,) = [r for r in runs if r.info.run_id == failed.user_attrs["mlflow_run_id"]]
+    assert old.info.status == "FAILED"
+    assert old.data.tags["cellsweep.fail_reason"] == failed.user_attrs["fail_reason"]
+    (new,) = [r for r in runs if r.info.run_id == retry.user_attrs["mlflow_run_id"]]
+    assert new.data.tags["cellsweep.resumed_from_run"] == old.info.run_id
+    assert _parent_status(tmp_path) == "FINISHED"
+    assert "cancelled 1 queued worker(s)" in out or task not in "".join(_queue(slurm, array))
+    assert _wait_queue_empty(slurm, 60, array), _queue(slurm, array)
+
+
+def test_a_time_limit_with_no_requeue_left_leaves_no_trial_running(slurm, tmp_path) -> None:
+    """A 2-minute limit, Slurm's warning 30 s before it (Slurm may send it up to 60 s early:
+    a 1-minute limit could signal a worker before it runs a trial) and no requeue allowed:
+    each worker fails its trial (queued again with its checkpoint) before its task ends; the
+    command stops (exit 1) with nothing RUNNING in Optuna or MLflow."""
+    argv = _argv(
+        tmp_path,
+        2,
+        100000,
+        "hydra.sweeper.checkpoint_every=5",
+        "hydra.launcher.timeout_min=2",
+        "hydra.launcher.signal_delay_s=30",
+        "hydra.launcher.max_num_timeout=0",
+    )
+    proc = subprocess.run(argv, env=slurm, capture_output=True, text=True, timeout=400)
+    array = _array(proc.stdout)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "all 2 workers ended" in proc.stderr, proc.stderr[-3000:]
+    study = load(tmp_path)
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING], _task_logs(
+        tmp_path, array
+    )
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(failed) == 2, _task_logs(tmp_path, array)
+    assert all(t.user_attrs["fail_reason"].startswith("interrupted") for t in failed)
+    # each is queued again with its checkpoint, for the next command to resume
+    waiting = [t for t in study.trials if t.state == TrialState.WAITING]
+    assert len(waiting) == 2 and all(t.user_attrs.get("resume_from") for t in waiting)
+    _, runs = mlflow_runs(tmp_path)
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+
+
+def test_a_signal_delay_past_the_time_limit_is_refused_before_submission(slurm, tmp_path) -> None:
+    proc = subprocess.run(
+        _argv(tmp_path, 2, 2, "hydra.launcher.timeout_min=1"),  # signal_delay_s=120 by default
+        env=slurm,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "signal_delay_s=120 is not shorter than the time limit" in proc.stderr
+    assert "submitted" not in proc.stdout and not (tmp_path / "sweeps" / "optuna.journal").exists()
