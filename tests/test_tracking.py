@@ -112,12 +112,9 @@ def test_training_goes_on_through_an_mlflow_server_outage(tmp_path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = mlflow_server_cmd(tmp_path, port)
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": url,
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",  # fail fast: the retries under test are ours
-        "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
-    }
+    # MLflow's own HTTP retry settings are cellsweep's (tracking/run.py), not the test's
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_HTTP_REQUEST")}
+    env["MLFLOW_TRACKING_URI"] = url
     epochs = 600  # outlasts the server's shutdown and restart on a fast machine (300 did not)
     argv = [
         sys.executable,
@@ -177,6 +174,104 @@ def test_training_goes_on_through_an_mlflow_server_outage(tmp_path) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.server("mlflow")
+def test_a_sweep_goes_on_to_its_next_trial_when_the_server_comes_back(tmp_path) -> None:
+    """A 20 s outage of the server while a sweep's first trial trains, with MLflow's HTTP
+    settings left to cellsweep: one warning and one end line, the next trial starts within 5 s
+    of the server's return (or of the fit's end, if later), and no metric is lost."""
+    from helpers.sweep import load, sweep_command
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = mlflow_server_cmd(tmp_path, port)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_HTTP_REQUEST")}
+    env["MLFLOW_TRACKING_URI"] = url
+    epochs = 300
+    argv = [*sweep_command(tmp_path, 2, epochs=epochs), "tracking=server"]
+    log = tmp_path / "server.log"
+    with log.open("w") as fh:
+        server = subprocess.Popen(cmd, stdout=fh, stderr=fh, start_new_session=True)
+    wait_http(f"{url}/health", server)
+    out: list[str] = []
+    sweep = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    reader = threading.Thread(target=lambda: out.extend(sweep.stdout), daemon=True)
+    reader.start()
+    client = MlflowClient(tracking_uri=url)
+    try:
+        first, deadline = None, time.time() + 300
+        while time.time() < deadline and first is None:
+            time.sleep(0.3)
+            exp = client.get_experiment_by_name("cellsweep-chemotaxis")
+            runs = client.search_runs([exp.experiment_id]) if exp else []
+            for run in runs:
+                if run.data.tags.get("cellsweep.trial") != "0":
+                    continue
+                if len(client.get_metric_history(run.info.run_id, "val/pred_err")) >= 3:
+                    first = run.info.run_id
+        assert first is not None and sweep.poll() is None, "".join(out)[-3000:]
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        time.sleep(20.0)
+        with log.open("a") as fh:
+            server = subprocess.Popen(cmd, stdout=fh, stderr=fh, start_new_session=True)
+        wait_http(f"{url}/health", server)
+        up = time.time()
+        assert sweep.wait(timeout=600) == 0, "".join(out)[-3000:]
+        reader.join(timeout=10)
+        text = "".join(out)
+        assert text.count("MLflow unreachable") == 1, text[-3000:]
+        assert text.count("MLflow reachable again") == 1, text[-3000:]
+        assert "Retrying" not in text and "were not logged" not in text, text[-3000:]
+        study = load(tmp_path)
+        trials = {t.number: t for t in study.trials}
+        assert len(trials) == 2 and all(t.state.name == "COMPLETE" for t in trials.values())
+        fit_end = client.get_metric_history(first, "time/fit_s")[0].timestamp / 1000
+        waited = trials[1].datetime_start.timestamp() - max(up, fit_end)
+        assert waited <= 5.0, (waited, up, fit_end, text[-4000:])
+        for t in trials.values():  # every epoch of both trials reached the server
+            history = client.get_metric_history(t.user_attrs["mlflow_run_id"], "val/pred_err")
+            assert sorted(m.step for m in history) == list(range(epochs))
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def test_mlflows_http_retries_are_left_to_cellsweep(monkeypatch) -> None:
+    """A few quick retries and a short timeout unless the user set their own; urllib3's
+    retry warnings from the metrics thread are dropped (the sender reports the outage)."""
+    import logging
+
+    from cellsweep.tracking import run as tracking_run
+    from cellsweep.tracking.sender import SENDER_THREAD
+
+    for key in tracking_run.HTTP_SETTINGS:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+    tracking_run.own_outages()
+    from mlflow.environment_variables import (
+        MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR,
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES,
+        MLFLOW_HTTP_REQUEST_TIMEOUT,
+    )
+
+    assert MLFLOW_HTTP_REQUEST_MAX_RETRIES.get() == 2
+    assert MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR.get() == 1
+    assert MLFLOW_HTTP_REQUEST_TIMEOUT.get() == 60  # the user's own
+    pool = logging.getLogger("urllib3.connectionpool")
+    record = pool.makeRecord(pool.name, logging.WARNING, __file__, 1, "Retrying", (), None)
+    seen: list[bool] = []
+    worker = threading.Thread(target=lambda: seen.append(pool.filter(record)), name=SENDER_THREAD)
+    worker.start()
+    worker.join()
+    assert seen == [False] and pool.filter(record)
 
 
 def test_metrics_the_server_never_takes_are_saved_and_reported_once(tmp_path, caplog) -> None:

@@ -146,18 +146,26 @@ def _run_tags(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _log_outputs(run: TrackedRun, cfg: DictConfig, task: TaskRun, out_dir: Path) -> list[str]:
-    """Config, overrides, the task's figures and files, and the weights, as artifacts."""
-    run.log_text(redact_text(OmegaConf.to_yaml(cfg, resolve=True)), "config.yaml")
-    run.log_text(redact_text(OmegaConf.to_yaml(_hydra_overrides())), "overrides.yaml")
+    """Config, overrides, the task's figures and files, and the weights, as artifacts.
+
+    The report is drawn and saved locally first, while the metrics sender may still be catching
+    up after a server outage; the epochs' metrics are then flushed before any artifact, so an
+    outage ends (or is told) there and the trial's end overlaps the wait instead of adding to it.
+    """
     report = task.report()
     for name, fig in report.figures.items():
-        run.log_figure(fig, name)
         fig.savefig(out_dir / name)
     for name, text in report.files.items():
-        run.log_text(text, name)
         (out_dir / name).write_text(text)
     weights = out_dir / "model.pt"
     torch.save(task.module.state_dict(), weights)
+    run.flush()  # the epochs' metrics first
+    run.log_text(redact_text(OmegaConf.to_yaml(cfg, resolve=True)), "config.yaml")
+    run.log_text(redact_text(OmegaConf.to_yaml(_hydra_overrides())), "overrides.yaml")
+    for name, fig in report.figures.items():
+        run.log_figure(fig, name)
+    for name, text in report.files.items():
+        run.log_text(text, name)
     run.log_file(weights)
     if report.metrics:
         run.log_metrics(report.metrics, step=0)
@@ -274,7 +282,6 @@ def fit_model(
     metrics[T.FIT_TIME] = time.perf_counter() - fit_start
     if run is not None:
         run.log_metrics({T.FIT_TIME: metrics[T.FIT_TIME]}, step=fit.trainer.current_epoch)
-        run.flush()  # the epochs' metrics first: an outage of the server ends here, or is told
     return metrics, pruned
 
 

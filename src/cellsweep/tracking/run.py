@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ from cellsweep.errors import ConfigError
 from cellsweep.tracking import sqlite_seed
 from cellsweep.tracking import tags as T
 from cellsweep.tracking.redact import redact_uri
-from cellsweep.tracking.sender import MAX_METRICS_PER_CALL, MetricSender
+from cellsweep.tracking.sender import MAX_METRICS_PER_CALL, SENDER_THREAD, MetricSender
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class TrackingSettings:
     artifact_location: str | None
     experiment: str
     flush_timeout_s: float = 300.0  # how long a run's end waits for an unreachable server
-    retry_s: float = 5.0  # seconds between tries of a refused metrics batch
+    retry_s: float = 2.0  # seconds between tries of a refused metrics batch
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> TrackingSettings:
@@ -57,7 +58,7 @@ class TrackingSettings:
             cfg.get("artifact_location"),
             str(cfg.get("experiment")),
             float(cfg.get("flush_timeout_s", 300.0)),
-            float(cfg.get("retry_s", 5.0)),
+            float(cfg.get("retry_s", 2.0)),
         )
 
 
@@ -84,11 +85,42 @@ def check_reachable(settings: TrackingSettings, timeout: float = 5.0) -> None:
 
 _CLIENTS: dict[str | None, Any] = {}
 
+# An outage of the tracking server is cellsweep's to handle, not MLflow's. MLflow's own HTTP
+# retries (7 of them, backing off up to 2 minutes) held each metrics request through an outage:
+# cellsweep's sender never saw the error (no warning, no end line), and it saw the server's
+# return only when urllib3's back-off ended, up to a minute later, while the trial's end waited.
+# A request now fails within seconds (2 quick retries ride out a blip for the other calls) and
+# the sender retries every ``retry_s``; a value the user set in the environment is kept.
+HTTP_SETTINGS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # urllib3 sleeps 0 s, then 2 s
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",  # seconds without an answer (not a whole upload)
+}
+
+
+class _NotFromSender(logging.Filter):
+    """urllib3's 'Retrying ...' warnings of the metrics thread: the sender reports the outage
+    itself, once, and its end in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return threading.current_thread().name != SENDER_THREAD
+
+
+def own_outages() -> None:
+    """MLflow's HTTP retry and timeout settings for cellsweep's outage handling (see above)."""
+    for key, value in HTTP_SETTINGS.items():
+        os.environ.setdefault(key, value)
+    pool = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _NotFromSender) for f in pool.filters):
+        pool.addFilter(_NotFromSender())
+
 
 def client_for(settings: TrackingSettings):
     """One client per URI and process: building one checks the store's schema (~0.1 s)."""
     # MLflow prints run URLs itself, credentials included; we print a redacted one instead.
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+    own_outages()
     if settings.uri in _CLIENTS:
         return _CLIENTS[settings.uri]
     from mlflow.exceptions import MlflowException

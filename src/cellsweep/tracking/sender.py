@@ -25,6 +25,7 @@ from cellsweep.tracking.redact import redact_text
 
 log = logging.getLogger("cellsweep.tracking")
 MAX_METRICS_PER_CALL = 1000  # MLflow's log_batch limit
+SENDER_THREAD = "mlflow-metrics"
 
 
 class MetricSender:
@@ -34,7 +35,7 @@ class MetricSender:
         self,
         client: Any,
         run_id: str,
-        retry_s: float = 5.0,
+        retry_s: float = 2.0,
         max_per_call: int = MAX_METRICS_PER_CALL,
     ) -> None:
         self.client, self.run_id, self.retry_s = client, run_id, retry_s
@@ -44,7 +45,7 @@ class MetricSender:
         self._closing = False
         self.down_since: float | None = None
         self.outages = 0
-        self._thread = threading.Thread(target=self._loop, name="mlflow-metrics", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=SENDER_THREAD, daemon=True)
         self._thread.start()
 
     def put(self, batch: list[Any]) -> None:
