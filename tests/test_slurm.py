@@ -423,3 +423,40 @@ def test_a_signal_delay_past_the_time_limit_is_refused_before_submission(slurm, 
     assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "signal_delay_s=120 is not shorter than the time limit" in proc.stderr
     assert "submitted" not in proc.stdout and not (tmp_path / "sweeps" / "optuna.journal").exists()
+
+
+def test_a_trial_longer_than_the_time_limit_finishes_after_requeues(slurm, tmp_path) -> None:
+    """A 2-minute limit and a trial that needs more: at Slurm's warning the worker fails the
+    trial (queued again with its checkpoint), submitit requeues the checkpointable task, and the
+    next run of a task resumes the trial from its checkpoint. The trial's epochs are counted
+    once and the study reaches n_trials."""
+    epochs = 10000  # about 200 s of training here (2500 took 51 s under Slurm)
+    argv = _argv(
+        tmp_path,
+        1,
+        epochs,
+        "hydra.sweeper.checkpoint_every=10",
+        "hydra.launcher.timeout_min=2",
+        "hydra.launcher.signal_delay_s=30",
+        "hydra.launcher.max_num_timeout=3",
+    )
+    proc = subprocess.run(argv, env=slurm, capture_output=True, text=True, timeout=900)
+    array = _array(proc.stdout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    study = load(tmp_path)
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(done) == 1 and failed, _task_logs(tmp_path, array)
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    assert all(t.user_attrs["fail_reason"].startswith("interrupted") for t in failed)
+    (last,) = done
+    assert last.user_attrs["epochs"] == epochs and last.user_attrs["resumed_at"] > 0
+    # every interruption resumed where the checkpoint left it, never at epoch 0
+    for t in study.trials[1:]:
+        before = study.trials[t.user_attrs["retry_of"]]
+        assert t.user_attrs.get("resumed_at") == before.user_attrs["checkpoint"]["epoch"]
+    logs = "".join(p.read_text() for p in (tmp_path / "multirun" / ".submitit").rglob("*_log.out"))
+    assert "worker stopped for requeue" in logs
+    assert _parent_status(tmp_path) == "FINISHED"
+    _, runs = mlflow_runs(tmp_path)
+    assert not [r for r in runs if r.info.status == "RUNNING"]

@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
@@ -67,12 +68,13 @@ class TrialCheckpoints:
     the last one (the fit's start for the first), then names it on the trial, so that the
     retry of an interrupted trial resumes there; at most ``every`` seconds of work are lost."""
 
-    def __init__(self, path: str, every: float, record: object) -> None:
+    def __init__(self, path: str, every: float, record: Callable[[str, int], None]) -> None:
         self.path, self.every, self.record = Path(path), every, record
         self.last = time.monotonic()
         self.saved = 0
 
     def maybe_save(self, trainer: L.Trainer) -> None:
+        """Save if ``every`` seconds have passed; called at an epoch's end."""
         if time.monotonic() - self.last < self.every:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +82,7 @@ class TrialCheckpoints:
         trainer.save_checkpoint(tmp)
         os.replace(tmp, self.path)  # a worker killed while saving leaves the last good one
         epochs = trainer.current_epoch + 1  # saved at this epoch's end: the next one resumes
-        self.record(str(self.path), epochs)  # type: ignore[operator]
+        self.record(str(self.path), epochs)
         self.last = time.monotonic()
         self.saved += 1
 

@@ -429,7 +429,8 @@ class LeadBeat:
             with contextlib.suppress(Exception):  # a missed stamp: the next one follows
                 self._stamp()
 
-    def __enter__(self) -> LeadBeat:
+    def start(self) -> LeadBeat:
+        """The first stamp now, the next every ``interval`` seconds."""
         self._stamp()
         self._thread.start()
         return self
@@ -440,9 +441,6 @@ class LeadBeat:
         self._thread.join(timeout=max(5.0, 2 * self.interval))
         with contextlib.suppress(Exception):
             self._stamp(closing=True)
-
-    def __exit__(self, *exc: object) -> None:
-        self.closing()
 
 
 def _launcher_gone(live: LiveStudy) -> bool:
@@ -518,7 +516,7 @@ def run_study(sweep: Sweep, role: Role = LEAD) -> optuna.Study:
                 figures = figure_process.start()  # imports the plots' stack meanwhile
             launch = _start(live, workers)
             if launch and workers:  # its workers close the study if this process dies
-                beat = LeadBeat(live.study, launch, sweep.settings.heartbeat_interval).__enter__()
+                beat = LeadBeat(live.study, launch, sweep.settings.heartbeat_interval).start()
             trial_loop(live, workers, watch)
             if beat is not None:
                 beat.closing()
