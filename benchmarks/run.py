@@ -12,6 +12,7 @@ import contention
 import density_pinn_recovery
 import distributed
 import headline
+import preemption
 import pruning_savings
 import sim_throughput
 import sweep_overhead
@@ -33,6 +34,7 @@ BENCHES = {
     "contention": contention.main,
     "trial_efficiency": trial_efficiency.main,
     "headline": headline.main,
+    "preemption": preemption.main,
 }
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -88,6 +90,7 @@ def render() -> str:
         "contention",
         "trial_efficiency",
         "headline",
+        "preemption",
     ):
         res = load_result(name)
         if res:
