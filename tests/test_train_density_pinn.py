@@ -137,6 +137,8 @@ def test_authors_estimator_runs_from_the_same_experiment(tmp_path, capsys) -> No
     assert run.data.tags["cellsweep.converged"] == "false"
     assert "within 5 % of its initial" in run.data.tags["cellsweep.convergence_warning"]
     assert "WARNING: the authors' model has not converged" in out
+    assert "no serial/parallel call: the fit has not converged" in out
+    assert run.data.metrics["final/converged"] == 0.0
     assert run.data.params["model.n_kernels"] == "80"  # published defaults
     for key in ("train/physics", "train/data", "train/kl", "train/width", "val/nll_heldout"):
         assert len(client.get_metric_history(run.info.run_id, key)) == 2, key

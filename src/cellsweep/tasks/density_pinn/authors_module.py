@@ -346,4 +346,6 @@ class AuthorsPINN(DensityEstimator):
             times=self.times,
             mean=y.cpu().numpy(),
             interval_method="latent samples",
+            rate_methods={"lambda_b": "latent samples", "lambda_d": "latent samples"},
+            convergence_warning="; ".join(self.convergence()),
         )
