@@ -102,6 +102,11 @@ class AutoFamilyPINN(DensityEstimator):
             est.extra["mode_support_reason"] = evidence.reason
         return est
 
+    def final_state(self) -> dict[str, torch.Tensor]:
+        """The chosen family's fit on all cells: the model the estimates are of. The fold fits
+        stay in the run as metrics (val/nll_heldout/<family>) and the selection's summary."""
+        return self.chosen.state_dict()
+
     def notes(self, family: str) -> Notes:
         """The selected family, and why: the rule, the folds, each family's held-out NLL."""
         sel = self.selection

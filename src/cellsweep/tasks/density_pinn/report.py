@@ -152,4 +152,5 @@ def make_report(
         metrics=final_metrics(est, interval_s),
         lines=[*notes.lines, *summary_lines(est, truth)],
         tags=notes.tags,
+        weights=module.final_state(),
     )
