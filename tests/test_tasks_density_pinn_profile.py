@@ -15,6 +15,7 @@ from torch import nn
 
 from cellsweep.tasks.density_pinn import build
 from cellsweep.tasks.density_pinn.estimates import NO_CALL, Estimates
+from cellsweep.tasks.density_pinn.families import make_family
 from cellsweep.tasks.density_pinn.modes import Mode
 from cellsweep.tasks.density_pinn.plots import density_figure, mean_curve_figure
 from cellsweep.tasks.density_pinn.profile import profile_interval
@@ -138,3 +139,18 @@ def test_mode_lines_have_their_own_colours_and_each_rate_its_own_method() -> Non
     assert not any(isinstance(c, PolyCollection) for c in ax.collections)
     rates = mean_curve_figure(est.times, np.zeros((3, 21)), est, "two").axes[0].get_title()
     assert "λ_b = 201 (not identified on this fit)" in rates and "[180" not in rates
+
+
+def test_free_kernels_start_flat_so_f_has_no_kink_at_an_onset() -> None:
+    """Issue 29: Rayleigh kernels start with slope 1/σ², so f_τ jumped in slope at every onset
+    (0.0146 at τ = 0.50 against 0.080 at 0.55). The slopes either side of each onset agree now."""
+    torch.manual_seed(0)
+    fam = make_family("free", 2.0, 10.0, width_min=0.1, width_max=2.0)
+    with torch.no_grad():
+        fam.logits.normal_()
+        fam.raw_width.fill_(-3.0)  # narrow kernels: the sharpest onsets
+        h = 1e-4
+        for c in fam.onsets[1:]:
+            f = fam(torch.stack([c - h, c, c + h]).double())
+            left, right = (f[1] - f[0]) / h, (f[2] - f[1]) / h
+            assert abs(float(right - left)) < 1e-2, (float(c), float(left), float(right))

@@ -96,9 +96,13 @@ class AutoFamilyPINN(DensityEstimator):
                 "se_nats": evidence.se,
                 "supported": evidence.supported,
             }
-        if family == "mixture2" and evidence and evidence.supported and est.candidates:
+        two = evidence is not None and evidence.supported and len(est.candidates or []) >= 2
+        if family == "mixture2" and two:
             by_dip = {m.t: m for m in est.supported}
             est.supported = [by_dip.get(m.t, m) for m in est.candidates]
+            est.extra["mode_support_reason"] = evidence.reason
+        elif family == "free" and two:  # the held-out comparison backs the call free lacks
+            est.supported, est.no_call_reason = list(est.candidates), ""
             est.extra["mode_support_reason"] = evidence.reason
         return est
 

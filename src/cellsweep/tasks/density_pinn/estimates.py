@@ -45,25 +45,36 @@ class Estimates:
             self.supported = band_modes(self.grid, self.f_tau, self.f_lo, self.f_hi)
 
     @property
+    def reported(self) -> list[Mode]:
+        """The supported modes as reported: none where there is no call (a mode count is a
+        call)."""
+        return [] if self.why_no_call else list(self.supported or [])
+
+    @property
     def modes(self) -> list[float]:
         """Locations of the supported modes."""
-        return [m.t for m in self.supported]
+        return [m.t for m in self.reported]
 
     @property
     def mode_intervals(self) -> list[tuple[float, float]]:
         """The 95 % interval of each supported mode, in the order of ``modes``."""
-        return [(m.lo, m.hi) for m in self.supported]
+        return [(m.lo, m.hi) for m in self.reported]
 
     @property
     def mode_support(self) -> list[str]:
         """What supports each mode: its dip, or held-out likelihood (modes.py)."""
-        return [m.support for m in self.supported]
+        return [m.support for m in self.reported]
+
+    @property
+    def peaks(self) -> list[float]:
+        """Every local maximum of the estimate: its shape, whether or not a mode test backs it."""
+        return find_modes(self.grid, self.f_tau)
 
     @property
     def unsupported_modes(self) -> list[float]:
         """Local maxima of the estimate that no evidence supports."""
         kept = set(self.modes)
-        return [m for m in find_modes(self.grid, self.f_tau) if m not in kept]
+        return [m for m in self.peaks if m not in kept]
 
     @property
     def converged(self) -> bool:

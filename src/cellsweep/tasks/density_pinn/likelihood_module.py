@@ -17,8 +17,9 @@ from torch import nn
 from cellsweep.tasks.density_pinn.data import Truth
 from cellsweep.tasks.density_pinn.estimates import Estimates, wasserstein1
 from cellsweep.tasks.density_pinn.estimator import DensityEstimator, TransitionNLL
+from cellsweep.tasks.density_pinn.families import KernelMixture
 from cellsweep.tasks.density_pinn.likelihood import MeanCurve
-from cellsweep.tasks.density_pinn.modes import delta_modes
+from cellsweep.tasks.density_pinn.modes import FREE_NO_CALL, delta_modes
 from cellsweep.tasks.density_pinn.profile import ProfileInterval, profile_interval
 
 Z95 = 1.959963984540054
@@ -342,4 +343,5 @@ class LikelihoodPINN(DensityEstimator):
             rate_methods=methods,
             not_identified=failed,
             convergence_warning=not_converged,
+            no_call_reason=FREE_NO_CALL if isinstance(self.family, KernelMixture) else "",
         )

@@ -26,9 +26,10 @@ import torch
 from torch import nn
 
 Z95 = 1.959963984540054
-R_TOL = 0.02  # |r| − 1.96 at an accepted end
+R_TOL = 0.05  # |r| − 1.96 at an accepted end (refits are noisy at ~0.05 nats: dr = dNLL/r)
 MIN_GAP = 1e-3  # an end closer than this to x̂ (in log, 0.1 %) sits at the estimate
-LOWER_NATS = 0.05  # a refit this far below the profile's minimum: the estimate is not optimal
+LOWER_NATS = 0.1  # a refit this far below the profile's minimum: the estimate is not optimal
+# (the likelihood PINN's own convergence check allows the same 0.1 nats: NEWTON_NATS)
 
 
 @dataclass

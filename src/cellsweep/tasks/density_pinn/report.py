@@ -53,6 +53,7 @@ def summary(estimator: str, notes: Notes, est: Estimates) -> dict[str, Any]:
         "mode_intervals95": [list(iv) for iv in est.mode_intervals],
         "mode_support": est.mode_support,
         "unsupported_modes": est.unsupported_modes,
+        "peaks": est.peaks,
         "call": est.call,
         "no_call_reason": est.why_no_call,
         **est.extra,
