@@ -79,7 +79,9 @@ def test_short_likelihood_fit_recovers_lambda_d_with_an_interval() -> None:
     m = trainer.callback_metrics
     assert float(m["val/lambda_d_rel_err"]) < 0.15 and np.isfinite(float(m["val/nll_heldout"]))
     # the profile interval brackets the estimate and is of the same size as Laplace's
-    lo, hi = run.module.profile_interval("log_lambda_d", 0.07)
+    prof = run.module.profile_interval("log_lambda_d", 0.07)
+    assert prof.ok, prof.failure
+    lo, hi = prof.lo, prof.hi
     assert lo < est.lambda_d < hi
     assert 0.5 < (hi - lo) / (est.lambda_d_ci[1] - est.lambda_d_ci[0]) < 2
 

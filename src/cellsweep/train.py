@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -157,7 +158,7 @@ def _log_outputs(run: TrackedRun, cfg: DictConfig, task: TaskRun, out_dir: Path)
         run.log_text(text, name)
         (out_dir / name).write_text(text)
     weights = out_dir / "model.pt"
-    torch.save(task.module.state_dict(), weights)
+    torch.save(report.weights if report.weights is not None else task.module.state_dict(), weights)
     run.log_file(weights)
     if report.metrics:
         run.log_metrics(report.metrics, step=0)
@@ -326,6 +327,32 @@ def _print_summary(cfg, metrics, lines, run, settings, out_dir) -> None:
             print(f"  open the UI with `cellsweep ui`, then http://127.0.0.1:5000/{run.ui_hint()}")
 
 
+def discard_rejected_run_dir() -> None:
+    """A single run whose input was rejected leaves no folder behind, as it leaves no MLflow
+    run: Hydra made ``outputs/runs/<date>/<time>/`` (its ``.hydra/`` and the job's log) before
+    the input could be checked. Only a folder holding nothing else is removed, and its date
+    folder if that is left empty."""
+    if not HydraConfig.initialized():
+        return
+    hc = HydraConfig.get()
+    out = Path(hc.runtime.output_dir)
+    log_name = f"{hc.job.name}.log"
+    ours = {str(hc.output_subdir or ".hydra"), log_name}
+    if not out.is_dir() or any(e.name not in ours for e in out.iterdir()):
+        return
+    for handler in list(logging.root.handlers):  # the job's log file, opened by Hydra
+        if (
+            isinstance(handler, logging.FileHandler)
+            and Path(handler.baseFilename) == out / log_name
+        ):
+            handler.close()
+            logging.root.removeHandler(handler)
+    shutil.rmtree(out, ignore_errors=True)
+    with contextlib.suppress(OSError):  # the date folder, if this run was its only one
+        if out.parent.parent.name == "runs" and not any(out.parent.iterdir()):
+            out.parent.rmdir()
+
+
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def hydra_main(cfg: DictConfig) -> float | dict[str, float] | None:
     """The Hydra app: the objective for single runs; every final metric for a sweep's trial.
@@ -337,6 +364,7 @@ def hydra_main(cfg: DictConfig) -> float | dict[str, float] | None:
     except USER_ERRORS as exc:
         if current_trial() is not None:
             raise
+        discard_rejected_run_dir()
         raise UserInputExit(user_message(exc)) from None
     if current_trial() is not None:
         return metrics

@@ -33,6 +33,9 @@ class Report:
     metrics: dict[str, float] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)  # human summary printed at the end
     tags: dict[str, str] = field(default_factory=dict)  # run tags (a chosen family, a warning)
+    # model.pt: the final model's state, where that is not the module's whole state_dict (a
+    # module that fits several candidates and reports one); None: module.state_dict()
+    weights: dict[str, Any] | None = None
 
 
 @dataclass

@@ -29,7 +29,7 @@ class TransitionNLL(nn.Module):
         super().__init__()
         self.kind = kind
         self.poisson = PoissonTransitions(values) if kind == "poisson" else None
-        self.register_buffer("values", values.double())
+        self.register_buffer("values", values.double(), persistent=False)  # data, not state
 
     @property
     def count(self) -> int:
@@ -66,3 +66,8 @@ class DensityEstimator(L.LightningModule, abc.ABC):
     def notes(self, family: str) -> Notes:
         """The report's notes for a fit of the configured ``family``: the family, as a tag."""
         return Notes(family, tags={FAMILY_TAG: family})
+
+    def final_state(self) -> dict[str, torch.Tensor]:
+        """What model.pt holds: the state of the model the estimates are of (the data are
+        non-persistent buffers, so they are not in it)."""
+        return self.state_dict()

@@ -30,10 +30,11 @@ class MeanCurve(nn.Module):
         left = knots[:-1, None] + h[:, None] * steps  # [K-1, sub]
         grid = torch.cat([left.reshape(-1), knots[-1:]])
         self.sub = sub
-        self.register_buffer("knots", knots)
-        self.register_buffer("h", h)
-        self.register_buffer("grid", grid)
-        self.register_buffer("steps", steps)
+        # derived from the times: not the model's state, so not in its state_dict (model.pt)
+        self.register_buffer("knots", knots, persistent=False)
+        self.register_buffer("h", h, persistent=False)
+        self.register_buffer("grid", grid, persistent=False)
+        self.register_buffer("steps", steps, persistent=False)
 
     def cdf(self, pdf_on_grid: torch.Tensor) -> torch.Tensor:
         """F_τ on the grid by cumulative trapezoid, F(0) = 0."""
@@ -84,10 +85,12 @@ class PoissonTransitions(nn.Module):
             - torch.lgamma((ak - k).clamp_min(0) + 1)
             - torch.lgamma((bk - k).clamp_min(0) + 1)
         )
-        self.register_buffer("const", torch.where(valid, const, torch.full_like(const, -math.inf)))
-        self.register_buffer("k", k)
-        self.register_buffer("a", a)
-        self.register_buffer("b", b)
+        # the data's constants ([cells, transitions, k], MBs): not model state, not in model.pt
+        const = torch.where(valid, const, torch.full_like(const, -math.inf))
+        self.register_buffer("const", const, persistent=False)
+        self.register_buffer("k", k, persistent=False)
+        self.register_buffer("a", a, persistent=False)
+        self.register_buffer("b", b, persistent=False)
 
     def forward(self, p: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
         """Per-transition negative log-likelihood, [n, m]."""
