@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -19,6 +18,7 @@ from cellsweep.tasks.density_pinn.families import make_family
 from cellsweep.tasks.density_pinn.modes import Mode
 from cellsweep.tasks.density_pinn.plots import density_figure, mean_curve_figure
 from cellsweep.tasks.density_pinn.profile import profile_interval
+from helpers.lightning import quiet_trainer
 
 SMALL = {"sim": {"n_cells": 20, "delay": [{"family": "gamma", "mean": 2.5, "shape": 10.0}]}}
 
@@ -67,18 +67,6 @@ def test_a_profile_below_its_minimum_at_the_estimate_is_no_interval() -> None:
     assert not p.ok and p.failure.startswith("the fit is not at its optimum: the profile is")
 
 
-def _trainer(epochs: int) -> L.Trainer:
-    return L.Trainer(
-        max_epochs=epochs,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
-
-
 def _legend(fig) -> list[str]:
     return [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
 
@@ -86,7 +74,7 @@ def _legend(fig) -> list[str]:
 def test_a_fit_short_of_its_optimum_says_so_and_backs_no_band_or_call() -> None:
     run = build(SMALL, {"estimator": "likelihood", "family": "gamma"}, seed=4)
     mod = run.module
-    _trainer(3).fit(mod, datamodule=run.datamodule)
+    quiet_trainer(3).fit(mod, datamodule=run.datamodule)
     est = mod.estimates("laplace", 0)
     assert est.converged and est.call == "serial"
     fig = density_figure(est, None, "fit")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -17,20 +16,9 @@ from cellsweep.tasks.density_pinn.modes import band_modes, delta_modes
 from cellsweep.tasks.density_pinn.plots import density_figure
 from cellsweep.tasks.density_pinn.report import density_csv, summary_lines
 from cellsweep.tasks.density_pinn.selection import cell_folds, select_family
+from helpers.lightning import quiet_trainer
 
 SMALL = {"sim": {"n_cells": 20, "delay": [{"family": "gamma", "mean": 2.5, "shape": 10.0}]}}
-
-
-def _trainer(epochs: int) -> L.Trainer:
-    return L.Trainer(
-        max_epochs=epochs,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
 
 
 def test_folds_hold_every_cell_out_once() -> None:
@@ -103,7 +91,7 @@ def test_singular_hessian_fit_reports_the_rate_as_not_identified() -> None:
     95 % interval, while λ_d keeps its Laplace interval and the f_τ band is withdrawn."""
     run = build(SMALL, {"estimator": "likelihood", "family": "gamma"}, seed=4)
     mod = run.module
-    _trainer(3).fit(mod, datamodule=run.datamodule)
+    quiet_trainer(3).fit(mod, datamodule=run.datamodule)
     est = mod.estimates("laplace", 0)
     assert est.interval_method == "laplace" and est.extra["laplace_check"]["lambda_b"] == "ok"
     assert est.lambda_b_ci[0] < est.lambda_b < est.lambda_b_ci[1]
@@ -131,7 +119,7 @@ def test_singular_hessian_fit_reports_the_rate_as_not_identified() -> None:
 
 def test_band_contains_the_estimate_and_is_not_a_row_of_spikes() -> None:
     run = build(SMALL, {"estimator": "likelihood", "family": "free"}, seed=2)
-    _trainer(3).fit(run.module, datamodule=run.datamodule)
+    quiet_trainer(3).fit(run.module, datamodule=run.datamodule)
     est = run.module.estimates("laplace", 0)
     assert np.all(est.f_lo <= est.f_tau) and np.all(est.f_tau <= est.f_hi)
     assert np.all(np.isfinite(est.f_hi))
@@ -150,7 +138,7 @@ def test_band_contains_the_estimate_and_is_not_a_row_of_spikes() -> None:
 def test_authors_model_says_when_it_has_not_converged() -> None:
     run = build({}, {"estimator": "authors", "steps_per_epoch": 5}, seed=0)
     mod = run.module
-    _trainer(3).fit(mod, datamodule=run.datamodule)
+    quiet_trainer(3).fit(mod, datamodule=run.datamodule)
     reasons = mod.convergence()
     assert any("within 5 % of its initial" in r for r in reasons), reasons
     assert any("epoch" in r for r in reasons), reasons

@@ -9,16 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from mlflow.tracking import MlflowClient
 
 from cellsweep.tasks.density_pinn.simulate import SimCfg, simulate, write
-from helpers.run import run_train, store_overrides
+from helpers.run import mlflow_client, run_train, store_overrides
 
 QUIET = ["trainer.enable_progress_bar=false"]
 
 
 def _run(tmp: Path):
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}")
+    client = mlflow_client(tmp)
     exp = client.get_experiment_by_name("cellsweep-density_pinn")
     runs = client.search_runs([exp.experiment_id])
     assert len(runs) == 1
@@ -262,7 +261,7 @@ def test_density_pinn_sweeps_run_and_log_children(sweep, tmp_path, capsys) -> No
     code, out, err = run_train(argv, capsys)
     assert code == 0, err
     assert f"done {n}/{n}" in out
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    client = mlflow_client(tmp_path)
     exp = client.get_experiment_by_name("cellsweep-density_pinn")
     runs = client.search_runs([exp.experiment_id])
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]

@@ -163,7 +163,7 @@ def _log_outputs(run: TrackedRun, cfg: DictConfig, task: TaskRun, out_dir: Path)
     if report.metrics:
         run.log_metrics(report.metrics, step=0)
     if report.tags:
-        run.set_tags(report.tags)
+        run.set_tags(T.task_tags(report.tags))
     return report.lines
 
 

@@ -37,6 +37,7 @@ GIT_DIRTY = "cellsweep.git_dirty"
 COMMAND = "cellsweep.command"
 SEED = "cellsweep.seed"
 TASK = "cellsweep.task"
+TASK_PREFIX = "cellsweep."  # a workload's own tags (task_tags): cellsweep.converged, ...
 OBJECTIVE = "cellsweep.objective"
 # a trial's run
 STUDY = "cellsweep.study"
@@ -63,6 +64,12 @@ NOTE = "mlflow.note.content"  # a run's description in the UI (Markdown)
 FIT_TIME = "time/fit_s"  # wall time of a fit: an objective for accuracy-against-cost studies
 BEST_VALUE = "best_value"
 TRIALS_PREFIX = "trials_"  # a study run's count of trials per state: trials_complete, ...
+
+
+def task_tags(tags: Mapping[str, Any]) -> dict[str, str]:
+    """A workload's own run tags (its report names them bare: ``converged``, ``density_family``)
+    under cellsweep's prefix, each value a line to read (``REASON_CHARS`` at most)."""
+    return {f"{TASK_PREFIX}{name}": str(value)[:REASON_CHARS] for name, value in tags.items()}
 
 
 def trial_tags(study_name: str, number: int, parent_run_id: str | None) -> dict[str, Any]:

@@ -27,9 +27,13 @@ from cellsweep.nn import MLP
 from cellsweep.tasks.density_pinn.config import AuthorsModelCfg
 from cellsweep.tasks.density_pinn.data import Truth
 from cellsweep.tasks.density_pinn.estimates import Estimates, wasserstein1
-from cellsweep.tasks.density_pinn.estimator import DensityEstimator, Notes, TransitionNLL
+from cellsweep.tasks.density_pinn.estimator import DensityEstimator, Notes
 from cellsweep.tasks.density_pinn.families import gamma_pdf
-from cellsweep.tasks.density_pinn.likelihood import MeanCurve, gaussian_transition_nll
+from cellsweep.tasks.density_pinn.likelihood import (
+    MeanCurve,
+    TransitionNLL,
+    gaussian_transition_nll,
+)
 
 N_FAMILY_PARAMS = {"gamma": 2, "mixture2": 5}
 log = logging.getLogger(__name__)
@@ -308,10 +312,10 @@ class AuthorsPINN(DensityEstimator):
     def notes(self, family: str) -> Notes:
         """Whether the fit converged (``convergence``): tags, and a warning line where not."""
         not_converged = self.convergence()
-        notes = Notes(family, tags={"cellsweep.converged": "false" if not_converged else "true"})
+        notes = Notes(family, tags={"converged": "false" if not_converged else "true"})
         if not_converged:
             why = "; ".join(not_converged)
-            notes.tags["cellsweep.convergence_warning"] = why[:500]
+            notes.tags["convergence_warning"] = why
             notes.info = {"converged": False, "convergence_warning": not_converged}
             msg = f"the authors' model has not converged: {why}"
             log.warning(msg)

@@ -7,6 +7,7 @@ so the reporter curve satisfies the ODE by construction, y(0) = 0.
 Transitions (SCIENCE-density-pinn.md, fact 2): Y(t+h) | Y(t) = Binomial(Y(t), p) + Poisson(μ),
 p = e^{−λ_d h}, μ = y(t+h) − p·y(t). ``PoissonTransitions`` sums this law exactly in log space;
 ``gaussian_transition_nll`` is its moment form for intensities, with a learned scale a.
+``TransitionNLL`` scores one set of traces by either, for every estimator.
 """
 
 from __future__ import annotations
@@ -111,3 +112,24 @@ def gaussian_transition_nll(
     mean = p * x0 + mu
     var = log_scale.exp() * (p * (1 - p) * x0.clamp_min(0) + mu.clamp_min(0)) + 1e-9
     return 0.5 * (torch.log(2 * math.pi * var) + (x1 - mean) ** 2 / var)
+
+
+class TransitionNLL(nn.Module):
+    """Per-transition NLL of one set of traces under (p, μ): exact Poisson or Gaussian form."""
+
+    def __init__(self, values: torch.Tensor, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.poisson = PoissonTransitions(values) if kind == "poisson" else None
+        self.register_buffer("values", values.double(), persistent=False)  # data, not state
+
+    @property
+    def count(self) -> int:
+        """The number of transitions: the NLL's normalizer per transition."""
+        return int(self.values[:, 1:].numel())
+
+    def forward(self, p: torch.Tensor, mu: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+        """NLL of every transition of these traces under (p, μ) [cells, transitions]."""
+        if self.poisson is not None:
+            return self.poisson(p, mu)
+        return gaussian_transition_nll(self.values, p, mu, log_scale)

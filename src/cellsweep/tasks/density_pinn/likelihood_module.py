@@ -14,11 +14,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from cellsweep.tasks.density_pinn.config import LikelihoodModelCfg
 from cellsweep.tasks.density_pinn.data import Truth
 from cellsweep.tasks.density_pinn.estimates import Estimates, wasserstein1
-from cellsweep.tasks.density_pinn.estimator import DensityEstimator, TransitionNLL
+from cellsweep.tasks.density_pinn.estimator import DensityEstimator
 from cellsweep.tasks.density_pinn.families import KernelMixture
-from cellsweep.tasks.density_pinn.likelihood import MeanCurve
+from cellsweep.tasks.density_pinn.likelihood import MeanCurve, TransitionNLL
 from cellsweep.tasks.density_pinn.modes import FREE_NO_CALL, delta_modes
 from cellsweep.tasks.density_pinn.profile import ProfileInterval, profile_interval
 
@@ -52,25 +53,25 @@ class LikelihoodPINN(DensityEstimator):
 
     def __init__(
         self,
+        cfg: LikelihoodModelCfg,
         family: nn.Module,
         times: np.ndarray,
         fit_values: np.ndarray,
         val_values: np.ndarray,
         kind: str,
         start: tuple[float, float],
-        collocation: int = 40,
-        optimizer: str = "lbfgs",
-        lr: float = 1.0,
-        iters_per_epoch: int = 20,
         grid: np.ndarray | None = None,
         truth: Truth | None = None,
-        interval: str = "laplace",
     ) -> None:
+        """``cfg`` holds the knobs (collocation, optimizer, lr, iterations, interval method), as
+        the authors' module takes its config; the rest is what this one fit is of: its density
+        family, the traces it fits and holds out, the noise ``kind`` and the rates' start."""
         super().__init__()
-        self.family, self.interval = family, interval
-        self.kind, self.optimizer_name, self.lr, self.iters = kind, optimizer, lr, iters_per_epoch
+        self.family, self.interval = family, cfg.interval
+        self.kind, self.optimizer_name = kind, cfg.optimizer
+        self.lr, self.iters = cfg.lr, cfg.iters_per_epoch
         t = torch.tensor(times, dtype=torch.float64)
-        self.curve = MeanCurve(t, collocation)
+        self.curve = MeanCurve(t, cfg.collocation)
         self.fit_nll = TransitionNLL(torch.tensor(fit_values), kind)
         self.val_nll = TransitionNLL(torch.tensor(val_values), kind)
         lam_b, lam_d = start

@@ -133,7 +133,7 @@ def make_report(
     est = module.estimates(seed=seed)
     interval_s = time.perf_counter() - t0
     notes = module.notes(mcfg.family)
-    notes.tags.setdefault("cellsweep.converged", str(est.converged).lower())
+    notes.tags.setdefault("converged", str(est.converged).lower())
     if not est.converged and not any(ln.startswith("WARNING") for ln in notes.lines):
         notes.lines.append(f"WARNING: the fit has not converged: {est.convergence_warning}")
     source, label = heading
