@@ -232,3 +232,32 @@ def test_a_worker_waits_for_its_parent_run_and_gives_up_with_a_reason(tmp_path: 
     assert wait_parent_run(optuna.load_study(study_name="s", storage=storage), "k1") == "run-9"
     with pytest.raises(RuntimeError, match="parent run did not appear within 0 s"):
         wait_parent_run(study, "other", timeout=0.3)
+
+
+@pytest.mark.parametrize("sampler", ["grid", "brute_force"])
+def test_a_sampler_out_of_points_ends_the_study_and_other_errors_go_on(sampler) -> None:
+    """Grid and brute-force samplers call Study.stop once every point is told; outside
+    optimize() that raises, and the sweep reads it as 'exhausted'. Any other RuntimeError from
+    a sampler's after_trial is a real error."""
+    from cellsweep.sweep.study.record import TrialOutcome, record_outcome
+
+    samplers = {
+        "grid": lambda: optuna.samplers.GridSampler({"x": [0, 1]}),
+        "brute_force": lambda: optuna.samplers.BruteForceSampler(),
+    }
+    study = optuna.create_study(sampler=samplers[sampler]())
+    told = []
+    for _ in range(2):
+        trial = study.ask()
+        trial.suggest_categorical("x", [0, 1])
+        told.append(record_outcome(study, trial, TrialOutcome(TrialState.COMPLETE, [1.0]), 0.0))
+    assert told == ["told", "exhausted"]
+
+    class Broken(optuna.samplers.RandomSampler):
+        def after_trial(self, study, trial, state, values):
+            raise RuntimeError("a sampler bug")
+
+    broken = optuna.create_study(sampler=Broken())
+    trial = broken.ask()
+    with pytest.raises(RuntimeError, match="a sampler bug"):
+        record_outcome(broken, trial, TrialOutcome(TrialState.COMPLETE, [1.0]), 0.0)

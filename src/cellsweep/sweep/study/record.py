@@ -200,14 +200,18 @@ def record_outcome(
             trial.number,
         )
         return "stale"
-    except RuntimeError:  # Study.stop outside optimize(): how a grid says it has no point left
-        if not _grid_exhausted(study):
+    except RuntimeError as exc:  # how a grid or brute-force sampler says it has no point left
+        if not _raised_by_study_stop(exc):
             raise
         return "exhausted"
     return "told"
 
 
-def _grid_exhausted(study: optuna.Study) -> bool:
-    """Whether the study's grid sampler has visited every point (it then stops the study)."""
-    sampler = study.sampler
-    return isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(study)
+def _raised_by_study_stop(exc: BaseException) -> bool:
+    """Whether ``exc`` came out of ``Study.stop`` itself: samplers that run out of points (grid,
+    brute force) call it from ``after_trial``, and outside ``optimize()`` it raises a bare
+    RuntimeError. Told by where it was raised, not by its message."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code is optuna.study.Study.stop.__code__
