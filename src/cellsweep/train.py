@@ -209,6 +209,8 @@ def prepare_fit(cfg: DictConfig) -> Fit:
         callbacks.append(OptunaPruning(log_metrics=False))
     trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer_args.pop("threads", None)  # cellsweep's key (threads.py), not the Trainer's
+    if trainer_args.get("enable_progress_bar") is None:  # a bar per batch of every trial: none
+        trainer_args["enable_progress_bar"] = ctx is None
     trainer: L.Trainer = hydra.utils.instantiate(trainer_args, callbacks=callbacks)
     return Fit(task, trainer, epoch_logger, settings, out_dir, ctx)
 
@@ -306,6 +308,8 @@ def _train(cfg: DictConfig) -> dict[str, float]:
             record_trial_state(run, fit.ctx, metrics, pruned)
     if pruned is not None:
         raise pruned
+    if fit.ctx is not None:  # a trial is its sweep's one line; its run holds the rest
+        return metrics
     _print_summary(cfg, metrics, lines, run, fit.settings, fit.out_dir)
     return metrics
 

@@ -176,6 +176,7 @@ class LiveStudy:
     asker: str
     resumed: bool = False
     parent: str | None = None
+    since: tuple[float, int] = (0.0, 0)  # when this launch opened it, and the trials done then
 
     @property
     def settings(self) -> SweepSettings:
@@ -239,6 +240,7 @@ def open_sweep(sweep: Sweep, role: Role) -> LiveStudy:
         asker=asker,
         resumed=resumed,
     )
+    live.since = (time.monotonic(), counts(study)["done"])
     _announce(live)
     return live
 
@@ -315,8 +317,9 @@ def wait_line(live: LiveStudy, shown: str, workers: list[Worker], c: dict[str, i
     if not live.role.runs_trials:
         line = progress_line(live.study, live.settings.n_trials)
         if line != shown:
-            print(line, flush=True)
             shown = line
+            line = progress_line(live.study, live.settings.n_trials, since=live.since)
+            print(line, flush=True)
         check_alive(workers, c["done"], live.settings.n_trials)
     time.sleep(max(0.2, min(live.settings.heartbeat_interval, 2.0)))
     return shown
@@ -348,7 +351,7 @@ def trial_loop(live: LiveStudy, workers: list[Worker], watch: InterruptWatch) ->
         told = record.record_outcome(live.study, trial, out, t0)
         if told == "stale":
             continue
-        print(progress_line(live.study, n_trials, trial.number, out), flush=True)
+        print(progress_line(live.study, n_trials, trial.number, out, live.since), flush=True)
         if told == "exhausted":
             print("the sampler has no candidates left: stopping", flush=True)
             return
@@ -394,7 +397,8 @@ def run_study(sweep: Sweep, role: Role = LEAD) -> optuna.Study:
             _start(live, workers)
             trial_loop(live, workers, watch)
             if not role.runs_trials:
-                print(progress_line(live.study, sweep.settings.n_trials), flush=True)
+                last = progress_line(live.study, sweep.settings.n_trials, since=live.since)
+                print(last, flush=True)
             for proc in workers:
                 proc.wait()
             if workers:  # a worker that could not start is an error, not a slower sweep
