@@ -335,7 +335,10 @@ class HydraJobs:
         if runs is None:
             return self.launch(overrides, ctx)
         params = {**ctx.trial.params, **self.space.fixed}
-        run_id = ctx.run_id = runs.open(ctx.parent_run_id, ctx.study_name, ctx.trial.number, params)
+        command = [*self.app["command"], *ctx.rerun, "hydra.mode=RUN"]  # as adopt prints it
+        run_id = ctx.run_id = runs.open(
+            ctx.parent_run_id, ctx.study_name, ctx.trial.number, params, ctx.trial.params, command
+        )
         ctx.trial.set_user_attr(attrs.RUN_ID, run_id)
         ctx.log_metrics = lambda metrics, step: runs.log_metrics(run_id, metrics, step)
         t0 = time.time()
