@@ -49,6 +49,7 @@ from cellsweep.tracking import (
 )
 from cellsweep.tracking import tags as T
 from cellsweep.tracking.callback import MLflowEpochMetrics, scalar_metrics
+from cellsweep.tracking.trials import trial_run_name
 
 log = logging.getLogger("cellsweep.train")
 register_resolvers()
@@ -210,18 +211,23 @@ def prepare_fit(cfg: DictConfig) -> Fit:
         callbacks.append(OptunaPruning(log_metrics=False))
     trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer_args.pop("threads", None)  # cellsweep's key (threads.py), not the Trainer's
+    if trainer_args.get("enable_progress_bar") is None:  # a bar per batch of every trial: none
+        trainer_args["enable_progress_bar"] = ctx is None
     trainer: L.Trainer = hydra.utils.instantiate(trainer_args, callbacks=callbacks)
     return Fit(task, trainer, epoch_logger, settings, out_dir, ctx)
 
 
 def run_identity(cfg: DictConfig, ctx: TrialContext | None) -> tuple[str, dict[str, Any]]:
     """The run's name and tags: a single run is named by what makes it what it is, a trial
-    by its study and number (and it is the child of the study's run)."""
+    by its number and searched params (``#05 window_steps=100 order=2 lr=3.8e-03``; it is the
+    child of the study's run, which names the study)."""
     tags = _run_tags(cfg)
     if ctx is None:
         return single_run_name(cfg, _hydra_overrides(), _experiment_choice()), tags
     tags.update(T.trial_tags(ctx.study_name, ctx.trial.number, ctx.parent_run_id))
-    return f"{ctx.study_name}#{ctx.trial.number}", tags
+    # the command that reruns this trial alone, not the sweep's
+    tags[T.COMMAND] = redact_text(shlex.join(["cellsweep-train", *ctx.rerun]))
+    return trial_run_name(ctx.trial.number, ctx.trial.params), tags
 
 
 @contextlib.contextmanager
@@ -276,9 +282,11 @@ def record_trial_state(
     run: TrackedRun, ctx: TrialContext, metrics: dict[str, float], pruned: BaseException | None
 ) -> None:
     """The trial's state on its run, by the sweep's own rule (record.outcome_of), so the run
-    and the study agree; a NaN or missing objective fails the trial here."""
+    and the study agree; a NaN or missing objective fails the trial here. A pruned trial's run
+    ends KILLED, its epoch and reason in its description."""
     out = outcome_of(metrics, pruned, ctx.objectives)
-    T.record_trial_outcome(run.set_tags, out.state.name, "" if pruned else out.reason)
+    T.record_trial_outcome(run.set_tags, out.state.name, out.reason)
+    run.end_status = T.END_STATUS[out.state.name]
     if out.state.name == T.FAIL:
         raise FloatingPointError(out.reason)
 
@@ -307,6 +315,8 @@ def _train(cfg: DictConfig) -> dict[str, float]:
             record_trial_state(run, fit.ctx, metrics, pruned)
     if pruned is not None:
         raise pruned
+    if fit.ctx is not None:  # a trial is its sweep's one line; its run holds the rest
+        return metrics
     _print_summary(cfg, metrics, lines, run, fit.settings, fit.out_dir)
     return metrics
 

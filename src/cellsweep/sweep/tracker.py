@@ -25,9 +25,16 @@ class StudyTracker(Protocol):
         resumed: bool,
         fingerprint: str | None = None,
         sweep_dir: str | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> str:
         """Open (or, on resume, reopen) the study's parent run; returns its id. ``sweep_dir``
-        is this launch's output folder (a resume is a launch of its own)."""
+        is this launch's output folder (a resume is a launch of its own); ``params`` says what
+        the study searches and how (``space.<key>``, sampler, pruner, ...)."""
+        ...
+
+    def progress(self, summary: Mapping[str, Any]) -> None:
+        """A trial finished: bring the study's page up to date (a tracker may skip writes that
+        come too soon after the last; ``finish`` writes the last state)."""
         ...
 
     def fail_run(self, run_id: str, reason: str) -> None:
@@ -45,9 +52,16 @@ class TrialRuns(Protocol):
     """Each trial's child run, for an app that opens none of its own."""
 
     def open(
-        self, parent_run_id: str | None, study_name: str, number: int, params: Mapping[str, Any]
+        self,
+        parent_run_id: str | None,
+        study_name: str,
+        number: int,
+        params: Mapping[str, Any],
+        searched: Mapping[str, Any] | None = None,
+        command: Sequence[str] | None = None,
     ) -> str:
-        """Create the trial's run before its job starts; returns its id."""
+        """Create the trial's run before its job starts (named by its number and ``searched``
+        params, tagged with the ``command`` that reruns it alone); returns its id."""
         ...
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
@@ -86,9 +100,13 @@ class NullTracker:
         resumed: bool,
         fingerprint: str | None = None,
         sweep_dir: str | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> str:
         """No run: an empty id."""
         return ""
+
+    def progress(self, summary: Mapping[str, Any]) -> None:
+        """No page to update."""
 
     def fail_run(self, run_id: str, reason: str) -> None:
         """Nothing to fail."""

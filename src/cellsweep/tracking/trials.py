@@ -43,13 +43,17 @@ class MLflowTrialRuns:
         study_name: str,
         number: int,
         params: Mapping[str, Any],
+        searched: Mapping[str, Any] | None = None,
+        command: Sequence[str] | None = None,
     ) -> str:
-        """Create the trial's run (RUNNING while the job runs) and log its params."""
+        """Create the trial's run (RUNNING while the job runs) and log its params; it is named
+        by its number and ``searched`` params, and tagged with ``command``, which reruns it."""
         client = client_for(self.settings)
         if self._experiment is None:
             self._experiment = ensure_experiment(client, self.settings)
-        tags = trial_tags_with_command(study_name, number, parent_run_id)
-        run = client.create_run(self._experiment, run_name=f"{study_name}#{number}", tags=tags)
+        tags = trial_tags_with_command(study_name, number, parent_run_id, command)
+        name = trial_run_name(number, params if searched is None else searched)
+        run = client.create_run(self._experiment, run_name=name, tags=tags)
         tracked = TrackedRun(client, self.settings, run)
         if params:
             try:
@@ -94,10 +98,30 @@ class MLflowTrialRuns:
 
 
 def trial_tags_with_command(
-    study_name: str, number: int, parent_run_id: str | None
+    study_name: str, number: int, parent_run_id: str | None, command: Sequence[str] | None = None
 ) -> dict[str, Any]:
-    """A trial's tags and the command that ran it (redacted: it may hold a password)."""
+    """A trial's tags and the command that reruns it alone (``command``; else the one that
+    ran the sweep), redacted: it may hold a password."""
     return {
         **T.trial_tags(study_name, number, parent_run_id),
-        T.COMMAND: redact_text(shlex.join(sys.argv)),
+        T.COMMAND: redact_text(shlex.join(command or sys.argv)),
     }
+
+
+NAME_CHARS = 250  # MLflow's limit on a run name
+
+
+def short_value(value: Any) -> str:
+    """A param's value in a run name: floats in 2 significant digits (``3.8e-03``, ``0.25``)."""
+    if isinstance(value, float):
+        return f"{value:.1e}" if value and not 1e-2 <= abs(value) < 1e4 else f"{value:.2g}"
+    return str(value)
+
+
+def trial_run_name(number: int, searched: Mapping[str, Any]) -> str:
+    """``#05 window_steps=100 order=2 lr=3.8e-03``: the trial's number first, so a name the
+    UI cuts still shows it, then the short form of each searched param (its last key part)."""
+    parts = [f"#{number:02d}"]
+    parts += [f"{key.rsplit('.', 1)[-1]}={short_value(v)}" for key, v in searched.items()]
+    name = " ".join(parts)
+    return name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…"

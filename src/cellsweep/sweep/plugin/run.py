@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
 from cellsweep.cli_errors import WORKER_ENV, report_trial_error
+from cellsweep.console import quiet_notices
 from cellsweep.errors import ConfigError
 from cellsweep.sweep.api import TrialContext
 from cellsweep.sweep.compat import job_return_value
@@ -114,6 +115,16 @@ def set_sweep_dir(config: DictConfig, path: str) -> None:
     """Write ``hydra.sweep.dir`` as a plain string (Hydra keeps its node read-only)."""
     with read_write(config.hydra), open_dict(config.hydra):
         config.hydra.sweep.dir = path
+
+
+def quiet_console(config: DictConfig) -> None:
+    """A trial's job logging with its console handler at WARNING: the job's INFO lines (data
+    loading, a cache hit) go to the trial's log file only, so the sweep's console holds one line
+    per trial (and what went wrong)."""
+    console = OmegaConf.select(config, "hydra.job_logging.handlers.console", default=None)
+    if isinstance(console, DictConfig) and str(console.get("class", "")).endswith("StreamHandler"):
+        with read_write(config.hydra), open_dict(config.hydra):
+            console.level = "WARNING"
 
 
 def app_validator(task_function: Any) -> Callable[[Any], None] | None:
@@ -298,6 +309,7 @@ class HydraJobs:
         ctx.trial.set_user_attr(attrs.APP, self.app)  # what reruns it (cellsweep adopt)
         cfg = self.composer.compose(overrides)
         set_sweep_dir(cfg, self.sweep_dir)  # the launch's folder: <sweep dir>/<trial number>
+        quiet_console(cfg)
         with open_dict(cfg):
             cfg.hydra.job.id = ctx.trial.number
             cfg.hydra.job.num = ctx.trial.number
@@ -323,7 +335,10 @@ class HydraJobs:
         if runs is None:
             return self.launch(overrides, ctx)
         params = {**ctx.trial.params, **self.space.fixed}
-        run_id = ctx.run_id = runs.open(ctx.parent_run_id, ctx.study_name, ctx.trial.number, params)
+        command = [*self.app["command"], *ctx.rerun, "hydra.mode=RUN"]  # as adopt prints it
+        run_id = ctx.run_id = runs.open(
+            ctx.parent_run_id, ctx.study_name, ctx.trial.number, params, ctx.trial.params, command
+        )
         ctx.trial.set_user_attr(attrs.RUN_ID, run_id)
         ctx.log_metrics = lambda metrics, step: runs.log_metrics(run_id, metrics, step)
         t0 = time.time()
@@ -387,6 +402,7 @@ def run_hydra_sweep(sweeper: Any, arguments: list[str]) -> Any:
     """The plugin's ``sweep``: everything checked before anything is written, then the study."""
     config = sweeper.config
     worker = os.environ.get(WORKER_ENV) == "1"
+    quiet_notices(worker)  # the libraries' notices once in this process, none in a worker
     sweep_dir = fix_sweep_dir(config)  # before anything composes a trial or a worker's command
     settings, space, fixed = read_settings(sweeper, arguments, worker)
     loader = sweeper.hydra_context.config_loader
