@@ -239,23 +239,39 @@ def run_ray(seed: int, work: Path, cache: Path, extra: list[str], n: int) -> dic
 
 
 def stock_command(seed: int, work: Path, cache: Path, extra: list[str], n: int) -> list[str]:
-    """The app under the stock plugin: the shipped space, budget and sampler seed; joblib at
-    n_jobs=2 with the sweeper asking batches of 2; nothing of cellsweep's sweeper."""
+    """The app under the stock plugin, from a sweep file as its user writes one (dotted keys
+    under ``params`` cannot be given on the command line): the shipped space, budget and
+    direction, TPE with the seed, joblib at n_jobs=2 and the sweeper asking batches of 2;
+    nothing of cellsweep's sweeper."""
+    import yaml
+
     node = shipped()
-    space = [f"hydra.sweeper.params.{k}={v}" for k, v in node["params"].items()]
+    conf = work / "stock-conf" / "sweep"
+    conf.mkdir(parents=True, exist_ok=True)
+    study = {
+        "defaults": [
+            {"override /hydra/sweeper": "optuna"},
+            {"override /hydra/launcher": "joblib"},
+        ],
+        "hydra": {
+            "sweeper": {
+                "direction": node["direction"],
+                "n_trials": n,
+                "n_jobs": WORKERS,
+                "sampler": {"seed": seed},
+                "params": node["params"],
+            },
+            "launcher": {"n_jobs": WORKERS},
+            "sweep": {"dir": str(work / "multirun")},
+        },
+    }
+    (conf / "stock_window.yaml").write_text("# @package _global_\n" + yaml.safe_dump(study))
     return [
         "-m",
         "cellsweep.train",
         "-m",
-        "hydra/sweeper=optuna",
-        "hydra/launcher=joblib",
-        f"hydra.launcher.n_jobs={WORKERS}",
-        f"hydra.sweeper.n_jobs={WORKERS}",
-        f"hydra.sweeper.n_trials={n}",
-        f"hydra.sweeper.direction={node['direction']}",
-        f"hydra.sweeper.sampler.seed={seed}",
-        f"hydra.sweep.dir={work / 'multirun'}",
-        *space,
+        f"--config-dir={work / 'stock-conf'}",
+        "sweep=stock_window",
         *base_overrides(seed, work, cache, extra),
     ]
 
