@@ -253,7 +253,14 @@ def summarize(runs: list[dict], asks: dict, at: tuple[int, ...]) -> dict[str, An
         per: dict[str, Any] = {}
         for sampler in SAMPLERS:
             rs = sorted((r for r in mine if r["sampler"] == sampler), key=lambda r: r["seed"])
-            if not rs:
+            if not rs:  # the row says why it did not run (e.g. CMA-ES without `cmaes`)
+                errors = [
+                    r["error"]
+                    for r in runs
+                    if r["study"] == study and r["sampler"] == sampler and "error" in r
+                ]
+                if errors:
+                    per[sampler] = {"error": errors[0]}
                 continue
             counts = [trials_to_band(r["trials"], threshold) for r in rs]
             # a seed that never got there counts as one trial past the budget (a lower bound)
@@ -288,12 +295,12 @@ def summarize(runs: list[dict], asks: dict, at: tuple[int, ...]) -> dict[str, An
 def recommend(per: dict[str, Any], at: str) -> dict[str, Any]:
     """The README's rule: TPE stays unless a sampler beats it beyond the seeds' noise."""
     tpe = per.get("tpe")
-    if tpe is None:
+    if tpe is None or "error" in tpe:
         return {"sampler": "tpe", "why": "TPE did not run: nothing to compare against"}
     trial_s = tpe["median_trial_s"] or 0.0
     qualified, reasons = [], {}
     for name, p in per.items():
-        if name == "tpe":
+        if name == "tpe" or "error" in p:
             continue
         every_seed = len(p["scored"]) == len(tpe["scored"]) and all(
             a < b for a, b in zip(p["scored"], tpe["scored"], strict=True)
@@ -324,6 +331,9 @@ def render(summary: dict[str, Any], at: tuple[int, ...]) -> tuple[str, str]:
     rows = []
     for study, s in summary.items():
         for sampler, p in s["samplers"].items():
+            if "error" in p:
+                rows.append([study, sampler, f"did not run: {p['error']}", *[""] * (5 + len(at))])
+                continue
             counts = ", ".join("—" if c is None else str(c) for c in p["trials_to_band"])
             rows.append(
                 [
