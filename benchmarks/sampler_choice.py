@@ -223,10 +223,12 @@ def spaces() -> dict[str, dict[str, Any]]:
     return out
 
 
-def ask_times(at: tuple[int, ...]) -> dict[str, dict[str, dict[str, float]]]:
+def ask_times(at: tuple[int, ...], studies: list[str]) -> dict[str, dict[str, dict[str, float]]]:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     out: dict[str, dict[str, dict[str, float]]] = {}
     for study, params in spaces().items():
+        if study not in studies:
+            continue
         out[study] = {}
         for sampler, target in SAMPLERS.items():
             node = {"_target_": target or "optuna.samplers.TPESampler", "seed": 0}
@@ -375,13 +377,19 @@ def render(summary: dict[str, Any], at: tuple[int, ...]) -> tuple[str, str]:
     return table, "\n".join(f"- {line}" for line in lines)
 
 
-def main(smoke: bool = False) -> dict:
+def main(smoke: bool = False, only: list[str] | None = None) -> dict:
+    """``only``: some of the studies (``--study NAME``, repeatable), written to
+    ``sampler_choice_<names>.json`` so a partial run never stands for the whole one."""
     seeds = SEEDS[:1] if smoke else SEEDS
     at = SMOKE_ASK_AT if smoke else ASK_AT
+    unknown = [s for s in only or [] if s not in STUDIES]
+    if unknown:
+        raise SystemExit(f"unknown study {unknown[0]!r}; known: {', '.join(STUDIES)}")
+    studies = only or list(STUDIES)
     jobs = [
         (study, sampler, seed, SMOKE[study] if smoke else [])
         for seed in seeds
-        for study in STUDIES
+        for study in studies
         for sampler in SAMPLERS
     ]
     runs: list[dict] = []
@@ -394,7 +402,7 @@ def main(smoke: bool = False) -> dict:
                 vals = [t["value"] for t in res["trials"] if t["value"] is not None]
                 got = f"{len(vals)} values, best {min(vals, default=None)} ({res['wall_s']:.0f} s)"
             print(f"{res['study']} {res['sampler']} seed {res['seed']}: {got}", flush=True)
-    asks = ask_times(at)
+    asks = ask_times(at, studies)
     summary = summarize(runs, asks, at)
     table, text = render(summary, at)
     if smoke:
@@ -402,8 +410,9 @@ def main(smoke: bool = False) -> dict:
     print(table)
     print(text)
     folder = Path(tempfile.mkdtemp(prefix="cellsweep-sampler-smoke-")) if smoke else RESULTS
+    name = NAME if not only else NAME + "_" + "_".join(x.replace("/", "-") for x in only)
     path = write_result(
-        f"{NAME}_smoke" if smoke else NAME,
+        f"{name}_smoke" if smoke else name,
         {
             "smoke": smoke,
             "seeds": list(seeds),
@@ -421,4 +430,6 @@ def main(smoke: bool = False) -> dict:
 
 
 if __name__ == "__main__":
-    main(smoke="--smoke" in sys.argv[1:])
+    argv = sys.argv[1:]
+    picked = [argv[i + 1] for i, a in enumerate(argv) if a == "--study" and i + 1 < len(argv)]
+    main(smoke="--smoke" in argv, only=picked or None)
