@@ -490,6 +490,7 @@ def plot(seed: int, rows: dict[str, dict], path: Path) -> None:
         xs, ys = [*xs, row["wall_s"]], [*ys, ys[-1]]
         ax.step(xs, ys, where="post", color=colors[tool], label=LABELS[tool])
         ax.plot([row["time_to_best_s"]], [row["best_pred_err"]], "o", color=colors[tool])
+    ax.set_xlim(left=0)
     ax.set_xlabel("wall time since the command started, s (2 cores)")
     ax.set_ylabel("best val/pred_err so far")
     ax.set_title(f"sweep=chemotaxis/window, Model I, seed {seed}", fontsize=10)
