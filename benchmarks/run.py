@@ -12,7 +12,9 @@ import contention
 import density_pinn_recovery
 import distributed
 import headline
+import peer_race
 import pruning_savings
+import sampler_choice
 import sim_throughput
 import sweep_overhead
 import trial_efficiency
@@ -33,6 +35,8 @@ BENCHES = {
     "contention": contention.main,
     "trial_efficiency": trial_efficiency.main,
     "headline": headline.main,
+    "peer_race": peer_race.main,
+    "sampler_choice": sampler_choice.main,
 }
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
@@ -88,6 +92,8 @@ def render() -> str:
         "contention",
         "trial_efficiency",
         "headline",
+        "peer_race",
+        "sampler_choice",
     ):
         res = load_result(name)
         if res:
