@@ -264,3 +264,22 @@ def test_a_sampler_out_of_points_ends_the_study_and_other_errors_go_on(sampler) 
     trial = broken.ask()
     with pytest.raises(RuntimeError, match="a sampler bug"):
         record_outcome(broken, trial, TrialOutcome(TrialState.COMPLETE, [1.0]), 0.0)
+
+
+def test_a_process_warms_up_before_it_asks_its_first_trial(tmp_path: Path) -> None:
+    """What a first trial would pay after it was asked (imports, the store's client) is paid
+    before: a spawned worker's first trial then takes as long as any other (issue 25)."""
+    settings = SweepSettings(n_trials=3, params={"x": "interval(0.0, 1.0)"}, study_name="s")
+    journal = tmp_path / "j.journal"
+    seen: list[str] = []
+
+    def warm_up() -> None:
+        study = optuna.load_study(study_name="s", storage=make_storage(None, journal))
+        seen.append(f"warm with {len(study.trials)} trials asked")
+
+    def job(overrides, ctx):
+        seen.append(f"trial {ctx.trial.number}")
+        return {"obj": float(ctx.trial.params["x"])}, None
+
+    run_study(sweep_of(settings, job, journal, warm_up=warm_up))
+    assert seen == ["warm with 0 trials asked", "trial 0", "trial 1", "trial 2"]

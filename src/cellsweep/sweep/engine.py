@@ -83,6 +83,9 @@ class Sweep:
     identity: StudyIdentity | None = None  # checked against the stored study's before writing
     tracker: StudyTracker = NULL_TRACKER
     spawn: Spawner = no_workers
+    #: what a process's first trial would otherwise pay after it was asked (imports, a store's
+    #: client): done before the first ask, so no trial waits on a process getting ready
+    warm_up: Callable[[], None] = lambda: None
     sweep_dir: str | None = None  # this launch's folder: trials' folders and the results
 
 
@@ -395,6 +398,8 @@ def run_study(sweep: Sweep, role: Role = LEAD) -> optuna.Study:
     live = open_sweep(sweep, role)
     if not role.leads:
         with InterruptWatch() as watch:
+            live.parent_run()  # waits for the lead to publish it, before a trial is asked
+            sweep.warm_up()
             trial_loop(live, [], watch)
         return live.study
     workers: list[Worker] = []
@@ -405,6 +410,8 @@ def run_study(sweep: Sweep, role: Role = LEAD) -> optuna.Study:
             if sweep.tracker.records and _spare_core(sweep.settings, role.runs_trials):
                 figures = figure_process.start()  # imports the plots' stack meanwhile
             _start(live, workers)
+            if role.runs_trials:
+                sweep.warm_up()
             trial_loop(live, workers, watch)
             if not role.runs_trials:
                 last = progress_line(live.study, sweep.settings.n_trials, since=live.since)

@@ -51,6 +51,11 @@ class StudyTracker(Protocol):
 class TrialRuns(Protocol):
     """Each trial's child run, for an app that opens none of its own."""
 
+    def warm(self) -> None:
+        """Get ready to open runs (import the client, reach the store) before a trial is
+        asked, so that a worker's first trial does not wait on it."""
+        ...
+
     def open(
         self,
         parent_run_id: str | None,

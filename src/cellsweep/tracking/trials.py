@@ -37,6 +37,14 @@ class MLflowTrialRuns:
         self._runs: dict[str, TrackedRun] = {}
         self._experiment: str | None = None
 
+    def warm(self) -> None:
+        """The client and the experiment, ready before the first trial is asked: importing
+        MLflow and reaching its store took a spawned worker's first trial 3.5 s against 0.6 s for
+        the others (20 trials of 0.5 s, n_jobs 2)."""
+        client = client_for(self.settings)
+        if self._experiment is None:
+            self._experiment = ensure_experiment(client, self.settings)
+
     def open(
         self,
         parent_run_id: str | None,

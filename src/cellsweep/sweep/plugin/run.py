@@ -304,6 +304,14 @@ class HydraJobs:
         self.cluster = launcher_kind(self.launcher) if not self.worker else None
         self.executor = make_executor(self.launcher, self.cluster) if self.cluster else None
 
+    def warm_up(self) -> None:
+        """Before this process asks its first trial: the config tree composed once and the
+        trials' MLflow client ready (a spawned worker would otherwise pay both inside its first
+        trial, while the trial is already taken)."""
+        self.composer.base()
+        if self.trial_runs is not None:
+            self.trial_runs.warm()
+
     def launch(self, overrides: list[str], ctx: TrialContext) -> tuple[Any, BaseException | None]:
         """The trial's job through Hydra's ``run_job``: its own folder, logging and config."""
         ctx.trial.set_user_attr(attrs.APP, self.app)  # what reruns it (cellsweep adopt)
@@ -439,6 +447,7 @@ def run_hydra_sweep(sweeper: Any, arguments: list[str]) -> Any:
         identity=identity,
         tracker=tracker,
         spawn=jobs.spawn,
+        warm_up=jobs.warm_up,
         sweep_dir=sweep_dir,
     )
     lead = WATCHER if jobs.cluster else LEAD  # cluster jobs run the trials; this one watches
