@@ -283,3 +283,20 @@ def test_a_process_warms_up_before_it_asks_its_first_trial(tmp_path: Path) -> No
 
     run_study(sweep_of(settings, job, journal, warm_up=warm_up))
     assert seen == ["warm with 0 trials asked", "trial 0", "trial 1", "trial 2"]
+
+
+def test_the_shipped_cmaes_sampler_runs_a_study(tmp_path: Path) -> None:
+    """``hydra/sweeper/sampler=cmaes`` needs the cmaes package, which Optuna imports only when
+    CMA-ES first samples: a missing one failed every trial (sampler_choice found it)."""
+    settings = SweepSettings(
+        n_trials=4,
+        params={"x": "interval(0.0, 1.0)", "y": "interval(-1.0, 1.0)"},
+        study_name="s",
+        sampler={"_target_": "optuna.samplers.CmaEsSampler", "seed": 0},
+    )
+
+    def job(overrides, ctx):
+        return {"obj": float(ctx.trial.params["x"]) ** 2 + float(ctx.trial.params["y"])}, None
+
+    study = run_study(sweep_of(settings, job, tmp_path / "j.journal"))
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
