@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast bench ui services services-stop slurm slurm-stop lint format clean
+.PHONY: setup demo test test-fast bench ui screenshots services services-stop slurm slurm-stop lint format clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,11 @@ bench: setup
 
 ui: setup
 	$(BIN)/cellsweep ui
+
+# README's pictures of a study's MLflow page (docs/study-page.png, docs/study-trials.png), from a
+# small study run now; needs Debian's chromium. Not part of `make test`.
+screenshots: setup
+	$(BIN)/python scripts/screenshots.py
 
 # PostgreSQL + an MLflow server on it, on 127.0.0.1, for storage=postgres tracking=server
 services: setup

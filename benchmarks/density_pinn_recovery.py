@@ -5,12 +5,18 @@ Rows per case:
 - ``default``: the product default (``model.family=auto``) exactly as ``cellsweep-train`` runs it:
   the shipped experiment, its Trainer config, and the run's own report (estimates.json and
   density.csv are what is scored), timed from build to the report;
-- ``likelihood[<family>]``: each family alone (``model.family=<family>``), one 20 % split;
+- ``likelihood[<family>]``: each family alone (``model.family=<family>``), one 20 % split
+  (``--families free`` runs only that row);
 - ``authors``, ``authors_10x``: the authors' model at the free family's wall time and ten times it.
 
 Family selection: the product's rule (``selection.select_family``) and every other candidate rule,
 applied to the same cross-validated held-out NLLs of the default run; and to the one 20 % split
 of the single-family rows, for comparison.
+
+Every row counts its calls as right + no call + wrong = seeds (a fit that has not converged, or
+the free family alone, makes no serial/parallel call), the rate intervals rejected as failed
+profiles (``profile_failures``), and the median size of the run's artifacts as cellsweep-train
+logs them (model.pt, the figures, the files: ``artifact_mb_median``).
 
 ``density_pinn_recovery.py [--seeds N] [--cases a,b] [--rows default,families,authors]``
 runs a subset; rows not run are carried over from the previous results file, marked with its date.
@@ -62,6 +68,8 @@ TARGETS = {
     "band_max_over_peak_median": 2.0,
     "lambda_b_interval_width_ratio_median": 1.3,
     "wall_s": 30,
+    "free_wrong_calls": 1,  # per case, of 10 seeds
+    "default_artifact_mb_median": 2.0,
 }
 
 
@@ -82,28 +90,48 @@ def config(case: str, seed: int, extra: list[str], tmp: str = "/tmp/cellsweep-be
 
 
 def score(est: dict, band: np.ndarray, truth, wall: float) -> dict:
-    """The scores of one fit from what the run reports (estimates.json and density.csv)."""
+    """The scores of one fit from what the run reports (estimates.json and density.csv). A rate
+    without an interval (``null``: not identified) does not cover; a fit that backs no band
+    (NaN columns) has no band scores."""
     grid, f_hat, lo, hi = band[:, 0], band[:, 1], band[:, 2], band[:, 3]
     f_true = np.interp(grid, truth.grid, truth.f_tau)
+    backed = bool(np.isfinite(lo).all() and np.isfinite(hi).all())
     inside = (lo - 1e-12 <= f_hat) & (f_hat <= hi + 1e-12)
+    d_ci = est["lambda_d_ci95"]
     return {
         "wall_s": wall,
         "lambda_b": est["lambda_b"],
         "lambda_d": est["lambda_d"],
         "lambda_b_rel_err": abs(est["lambda_b"] / truth.lambda_b - 1),
         "lambda_d_rel_err": abs(est["lambda_d"] / truth.lambda_d - 1),
-        "lambda_b_ci": list(est["lambda_b_ci95"]),
-        "lambda_d_ci": list(est["lambda_d_ci95"]),
-        "lambda_d_covered": est["lambda_d_ci95"][0] <= truth.lambda_d <= est["lambda_d_ci95"][1],
+        "lambda_b_ci": est["lambda_b_ci95"],
+        "lambda_d_ci": d_ci,
+        "lambda_d_covered": d_ci is not None and d_ci[0] <= truth.lambda_d <= d_ci[1],
         "interval_method": est["interval_method"],
+        "not_identified": est.get("not_identified", {}),
+        "converged": est.get("converged", True),
         "density_w1": wasserstein1(grid, f_hat, f_true),
         "modes": est["modes"],
         "true_modes": truth.modes,
         "call": est["call"],
-        "band_contains_estimate": float(inside.mean()),
-        "band_max_over_peak": float(hi.max() / max(f_hat.max(), 1e-300)),
+        "peaks": est.get("peaks", est["modes"]),
+        "band_contains_estimate": float(inside.mean()) if backed else None,
+        "band_max_over_peak": float(hi.max() / max(f_hat.max(), 1e-300)) if backed else None,
         "family": est["family"],
     }
+
+
+def artifact_mb(report, module) -> float:
+    """MB of what cellsweep-train logs for a run: model.pt, the figures (PNG), the files."""
+    buf = io.BytesIO()
+    torch.save(report.weights if report.weights is not None else module.state_dict(), buf)
+    size = len(buf.getvalue())
+    for fig in report.figures.values():
+        png = io.BytesIO()
+        fig.savefig(png)
+        size += len(png.getvalue())
+    size += sum(len(text.encode()) for text in report.files.values())
+    return size / 2**20
 
 
 def run_once(case: str, seed: int, extra: list[str], max_time: float | None = None):
@@ -121,11 +149,14 @@ def run_once(case: str, seed: int, extra: list[str], max_time: float | None = No
         OmegaConf.to_container(cfg.model, resolve=True),
         seed,
     )
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, **kw)
+    trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
+    trainer_args.pop("threads", None)  # cellsweep's key (threads.py), not the Trainer's
+    trainer: L.Trainer = hydra.utils.instantiate(trainer_args, **kw)
     trainer.fit(run.module, datamodule=run.datamodule)
     fit_s = time.perf_counter() - t0
     report = run.report()
     wall = time.perf_counter() - t0
+    mb = artifact_mb(report, run.module)
     for fig in report.figures.values():
         plt.close(fig)
     est = json.loads(report.files["estimates.json"])
@@ -134,15 +165,19 @@ def run_once(case: str, seed: int, extra: list[str], max_time: float | None = No
     out = score(est, band, truth, wall)
     out["fit_s"] = fit_s
     out["interval_s"] = report.metrics.get("time/interval_s")
+    out["artifact_mb"] = mb
     return run, out, est
 
 
-def profile_width_ratio(module, est: dict) -> float:
-    """Reported λ_b interval width over the profile-likelihood interval's (untimed)."""
+def profile_width_ratio(module, est: dict) -> float | None:
+    """Reported λ_b interval width over the profile-likelihood interval's (untimed); None where
+    either is missing (not identified, or the profile fails)."""
+    if est["lambda_b_ci95"] is None:
+        return None
     lo, hi = est["lambda_b_ci95"]
     se = max(float(np.log(hi / lo)) / (2 * 1.96), 1e-3)
-    plo, phi = module.profile_interval("log_lambda_b", se)
-    return (hi - lo) / (phi - plo)
+    prof = module.profile_interval("log_lambda_b", se)
+    return (hi - lo) / (prof.hi - prof.lo) if prof.ok else None
 
 
 def default_fit(case: str, seed: int) -> tuple[dict, dict]:
@@ -188,9 +223,18 @@ def split_picks(fams: dict[str, dict]) -> dict[str, str]:
     return {rule: select_family(per_cell, m, rule).family for rule in RULES}
 
 
+def true_call(r: dict) -> str:
+    return "parallel" if len(r["true_modes"]) >= 2 else "serial"
+
+
 def summarize(rows: list[dict]) -> dict:
-    med = lambda k: float(statistics.median(r[k] for r in rows))  # noqa: E731
+    def med(k: str) -> float | None:
+        vals = [r[k] for r in rows if r.get(k) is not None]
+        return float(statistics.median(vals)) if vals else None
+
     modes = [r["modes"] for r in rows]
+    no_call = sum(r["call"] == "no call" for r in rows)
+    right = sum(r["call"] == true_call(r) for r in rows)
     out = {
         "seeds": len(rows),
         "lambda_b_rel_err_median": med("lambda_b_rel_err"),
@@ -206,10 +250,16 @@ def summarize(rows: list[dict]) -> dict:
             if sum(len(m) > i for m in modes) >= len(rows) / 2
         ],
         "n_modes_correct": sum(len(r["modes"]) == len(r["true_modes"]) for r in rows),
-        "call_correct": sum(
-            r["call"] == ("parallel" if len(r["true_modes"]) >= 2 else "serial") for r in rows
+        "call_correct": right,
+        "no_call": no_call,
+        "call_wrong": len(rows) - right - no_call,
+        "profile_failures": sum(len(r.get("not_identified") or {}) for r in rows),
+        "not_converged": sum(not r.get("converged", True) for r in rows),
+        "artifact_mb_median": med("artifact_mb"),
+        "band_contains_estimate_min": min(
+            (r["band_contains_estimate"] for r in rows if r["band_contains_estimate"] is not None),
+            default=None,
         ),
-        "band_contains_estimate_min": min(r["band_contains_estimate"] for r in rows),
         "band_max_over_peak_median": med("band_max_over_peak"),
         "runs": rows,
     }
@@ -226,12 +276,56 @@ def pct(x: float | None) -> str:
     return "" if x is None else f"{x:.1%}"
 
 
+def fmt(x: float | None, spec: str) -> str:
+    return "" if x is None else format(x, spec)
+
+
+def targets(cases: dict) -> list[dict]:
+    """The issue-29 targets as {name, value, target, met}: free's confident wrong calls per case,
+    the default run's call, and the size of its artifacts."""
+    out = []
+    for case, rows in cases.items():
+        free, default = rows.get("likelihood[free]"), rows.get("default")
+        if free and "call_wrong" in free and "carried_over_from" not in free:
+            wrong, cap = free["call_wrong"], TARGETS["free_wrong_calls"]
+            out.append(
+                {
+                    "name": f"{case}: likelihood[free] confident wrong calls of {free['seeds']}",
+                    "value": wrong,
+                    "target": f"<= {cap}",
+                    "met": wrong <= cap,
+                }
+            )
+        if default and "carried_over_from" not in default:
+            need = TARGETS["modes_and_call"]
+            out.append(
+                {
+                    "name": f"{case}: default call right of {default['seeds']}",
+                    "value": default["call_correct"],
+                    "target": f">= {need}",
+                    "met": default["call_correct"] >= need,
+                }
+            )
+            mb, cap = default.get("artifact_mb_median"), TARGETS["default_artifact_mb_median"]
+            if mb is not None:
+                out.append(
+                    {
+                        "name": f"{case}: default artifact_mb_median",
+                        "value": round(mb, 3),
+                        "target": f"<= {cap}",
+                        "met": mb <= cap,
+                    }
+                )
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=len(SEEDS))
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--rows", default="default,families,authors")
+    ap.add_argument("--families", default=",".join(FAMILIES), help="the likelihood[f] rows run")
     ap.add_argument("--name", default="density_pinn_recovery", help="results/<name>.json")
     ap.add_argument("--merge", default="", help="combine results/<a>.json,<b>.json into --name")
     ap.add_argument(
@@ -285,23 +379,30 @@ def main(argv: list[str] | None = None) -> None:
                     f"default {out['family']} λ_b {out['lambda_b']:.1f} λ_d {out['lambda_d']:.3f} "
                     f"modes {[round(m, 2) for m in out['modes']]} {out['call']} "
                     f"band {out['band_contains_estimate']:.2f}/{out['band_max_over_peak']:.2f} "
-                    f"width×{out['lambda_b_interval_width_ratio']:.2f} ({out['interval_method']}) "
+                    f"width×{out['lambda_b_interval_width_ratio'] or float('nan'):.2f} "
+                    f"({out['interval_method']}) "
                     f"{out['fit_s']:.1f}+{out['interval_s']:.1f} s | "
                     + " ".join(f"{r}:{p['family']}" for r, p in rule_picks.items())
                 )
             fams = {}
             if "families" in want_rows or "authors" in want_rows:
-                fams = {f: family_fit(case, seed, f) for f in FAMILIES}
+                wanted = FAMILIES if "authors" in want_rows else args.families.split(",")
+                fams = {f: family_fit(case, seed, f) for f in wanted}
                 for f, r in fams.items():
                     per.setdefault(f"likelihood[{f}]", []).append(r)
-                for rule, fam in split_picks(fams).items():
-                    r = fams[fam]
-                    picks.setdefault(f"split_{rule}", []).append(
-                        {"family": fam, "n_modes": len(r["modes"]), "call": r["call"]}
+                    line.append(
+                        f"{f}: {r['call']} peaks {[round(m, 2) for m in r['peaks']]} "
+                        f"{r['wall_s']:.0f} s"
                     )
-                line.append(
-                    "split picks " + " ".join(f"{k}:{v}" for k, v in split_picks(fams).items())
-                )
+                if set(fams) == set(FAMILIES):
+                    for rule, fam in split_picks(fams).items():
+                        r = fams[fam]
+                        picks.setdefault(f"split_{rule}", []).append(
+                            {"family": fam, "n_modes": len(r["modes"]), "call": r["call"]}
+                        )
+                    line.append(
+                        "split picks " + " ".join(f"{k}:{v}" for k, v in split_picks(fams).items())
+                    )
             if "authors" in want_rows:
                 budget = fams["free"]["wall_s"]
                 per.setdefault("authors", []).append(authors_fit(case, seed, budget))
@@ -425,6 +526,9 @@ def finish(result_name: str, cases: dict, selection: dict) -> None:
         "λ_d coverage",
         "modes ok",
         "n modes / call right",
+        "call right / none / wrong",
+        "profile fails",
+        "artifact MB",
         "band ∋ est. (min)",
         "band max / peak",
         "λ_b width / profile",
@@ -446,15 +550,14 @@ def finish(result_name: str, cases: dict, selection: dict) -> None:
                     f"{s['lambda_d_coverage']:.0%}",
                     f"{s['modes_correct']:.0%}",
                     f"{s['n_modes_correct']}/{s['call_correct']}" if "call_correct" in s else "",
-                    f"{s['band_contains_estimate_min']:.2f}"
-                    if "band_contains_estimate_min" in s
+                    f"{s['call_correct']}/{s['no_call']}/{s['call_wrong']}"
+                    if "no_call" in s
                     else "",
-                    f"{s['band_max_over_peak_median']:.2f}"
-                    if "band_max_over_peak_median" in s
-                    else "",
-                    f"{s['lambda_b_interval_width_ratio_median']:.2f}"
-                    if "lambda_b_interval_width_ratio_median" in s
-                    else "",
+                    s.get("profile_failures", ""),
+                    fmt(s.get("artifact_mb_median"), ".3f"),
+                    fmt(s.get("band_contains_estimate_min"), ".2f"),
+                    fmt(s.get("band_max_over_peak_median"), ".2f"),
+                    fmt(s.get("lambda_b_interval_width_ratio_median"), ".2f"),
                     f"{s['wall_s_median']:.1f}",
                 ]
             )
@@ -483,6 +586,10 @@ def finish(result_name: str, cases: dict, selection: dict) -> None:
         "cv_*: 5-fold CV of the default run, split_*: the single-family rows' 20 % split): "
         + " | ".join(sel_lines)
     )
+    met = targets(cases)
+    summary += "\n" + "; ".join(
+        f"{t['name']}: {t['value']} ({t['target']}: {'met' if t['met'] else 'MISSED'})" for t in met
+    )
     print(table)
     print(summary)
     write_result(
@@ -490,7 +597,8 @@ def finish(result_name: str, cases: dict, selection: dict) -> None:
         {
             "cases": cases,
             "selection": selection,
-            "targets": TARGETS,
+            "targets": met,
+            "target_values": TARGETS,
             "table": table,
             "summary": summary,
         },

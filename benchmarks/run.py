@@ -12,8 +12,10 @@ import contention
 import density_pinn_recovery
 import distributed
 import headline
+import peer_race
 import preemption
 import pruning_savings
+import sampler_choice
 import sim_throughput
 import sweep_overhead
 import trial_efficiency
@@ -29,11 +31,14 @@ BENCHES = {
     "pruning_savings": pruning_savings.main,
     "window_selection": window_selection.main,
     "worker_scaling": worker_scaling.main,
+    "worker_scaling_plain": worker_scaling.plain,
     "distributed": distributed.main,
     "density_pinn_recovery": density_pinn_recovery.main,
     "contention": contention.main,
     "trial_efficiency": trial_efficiency.main,
     "headline": headline.main,
+    "peer_race": peer_race.main,
+    "sampler_choice": sampler_choice.main,
     "preemption": preemption.main,
 }
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -83,6 +88,7 @@ def render() -> str:
         "pruning_savings",
         "pruning_candidates",
         "worker_scaling",
+        "worker_scaling_plain",
         "distributed",
         "density_pinn_recovery",
         "window_selection",
@@ -90,6 +96,8 @@ def render() -> str:
         "contention",
         "trial_efficiency",
         "headline",
+        "peer_race",
+        "sampler_choice",
         "preemption",
     ):
         res = load_result(name)

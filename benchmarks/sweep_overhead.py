@@ -25,34 +25,19 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import HERE, markdown_table, write_result
+from common import HERE, markdown_table, throwaway_venv, write_result
 
 N_TRIALS = 50
 REPEATS = 3
 APP = HERE / "sweep_app" / "app.py"
-STOCK_VENV = HERE / ".venv-stock"
+
+
+# hydra-core pinned: the plugin allows pre-releases, and 1.4.0rc breaks its sampler
+STOCK_PACKAGES = ["hydra-optuna-sweeper==1.3.0", "hydra-core==1.3.2", "omegaconf==2.3.0", "numpy<2"]
 
 
 def stock_python() -> str:
-    py = STOCK_VENV / "bin" / "python"
-    if not py.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(STOCK_VENV)], check=True)
-        # hydra-core pinned: the plugin allows pre-releases, and 1.4.0rc breaks its sampler
-        subprocess.run(
-            [
-                str(py),
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "hydra-optuna-sweeper==1.3.0",
-                "hydra-core==1.3.2",
-                "omegaconf==2.3.0",
-                "numpy<2",
-            ],
-            check=True,
-        )
-    return str(py)
+    return str(throwaway_venv("stock", STOCK_PACKAGES))
 
 
 def timed(cmd: list[str], env: dict, cwd: str) -> float:

@@ -11,6 +11,11 @@ percent between minutes (single runs gave 1.81× and 1.41× within an hour).
 
 Targets (issue 14): 2 workers give ≥ 1.7× the trials per minute of 1 worker with 150-epoch
 trials and ≥ 1.4× with 30-epoch trials, over the whole command.
+
+``--plain`` (issue 25): the plain Hydra app of benchmarks/sweep_app (no torch, no Lightning), 20
+trials that each sleep 0.5 s, ``n_jobs`` 1 and 2, REPEATS side-by-side pairs, written to
+worker_scaling_plain.json. Target: 2 workers finish the command sooner than 1. Before a spawned
+worker warmed up before its first ask, its first trial took 3.5 s against 0.6 s for the others.
 """
 
 from __future__ import annotations
@@ -184,5 +189,89 @@ def main() -> None:
     )
 
 
+PLAIN_APP = Path(__file__).parent / "sweep_app" / "app.py"
+PLAIN_TRIALS, PLAIN_COST_S = 20, 0.5
+
+
+def plain_study(n_jobs: int, workdir: Path, repeat: int) -> dict:
+    """The plain app's sweep as a user runs it, from its own folder; the whole command timed."""
+    folder = workdir / f"plain-{n_jobs}-{repeat}"
+    folder.mkdir()
+    cmd = [
+        sys.executable,
+        str(PLAIN_APP),
+        "--config-name",
+        "cellsweep",
+        "-m",
+        f"hydra.sweeper.n_trials={PLAIN_TRIALS}",
+        f"hydra.sweeper.n_jobs={n_jobs}",
+        f"hydra.sweeper.storage={folder / 'optuna.journal'}",
+        f"+cost_s={PLAIN_COST_S}",
+    ]
+    t = time.time()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=folder)
+    wall = time.time() - t
+    study = optuna.load_study(
+        study_name="overhead", storage=make_storage(str(folder / "optuna.journal"), folder)
+    )
+    by_worker: dict[str, list] = {}
+    for tr in study.trials:
+        by_worker.setdefault(tr.user_attrs.get("worker", "?"), []).append(tr)
+    firsts = [min(ts, key=lambda tr: tr.number) for ts in by_worker.values()]
+    first_trial_s = max((tr.datetime_complete - tr.datetime_start).total_seconds() for tr in firsts)
+    return {
+        "n_jobs": n_jobs,
+        "repeat": repeat,
+        "wall_s": wall,
+        "trials_per_process": sorted(len(ts) for ts in by_worker.values()),
+        "slowest_first_trial_s": first_trial_s,
+    }
+
+
+def plain() -> None:
+    with tempfile.TemporaryDirectory(prefix="cellsweep-workers-plain-") as tmp:
+        rows = [plain_study(n, Path(tmp), r) for r in range(REPEATS) for n in (1, 2)]
+    pairs = [[x for x in rows if x["repeat"] == r] for r in range(REPEATS)]
+    per_pair = [two["wall_s"] / one["wall_s"] for one, two in pairs]
+    ratio = median(per_pair)
+    table = markdown_table(
+        ["n_jobs", "wall s (median)", "trials per process", "slowest first trial s (median)"],
+        [
+            [
+                n,
+                f"{median(x['wall_s'] for x in rows if x['n_jobs'] == n):.1f}",
+                " / ".join(str(x["trials_per_process"]) for x in rows if x["n_jobs"] == n),
+                f"{median(x['slowest_first_trial_s'] for x in rows if x['n_jobs'] == n):.2f}",
+            ]
+            for n in (1, 2)
+        ],
+    )
+    summary = (
+        f"plain app, {PLAIN_TRIALS} trials of {PLAIN_COST_S} s: 2 workers take {ratio:.2f}× the "
+        f"wall time of 1 (median of {REPEATS} pairs: "
+        + ", ".join(f"{x:.2f}" for x in per_pair)
+        + f"). Target < 1: {'met' if ratio < 1 else 'NOT met'}."
+    )
+    print(table)
+    print(summary)
+    write_result(
+        "worker_scaling_plain",
+        {
+            "runs": rows,
+            "ratios_per_pair": per_pair,
+            "targets": [
+                {
+                    "name": "plain app: 2 workers' wall time / 1 worker's",
+                    "value": round(ratio, 3),
+                    "target": "< 1",
+                    "met": ratio < 1,
+                }
+            ],
+            "table": table,
+            "summary": summary,
+        },
+    )
+
+
 if __name__ == "__main__":
-    main()
+    plain() if "--plain" in sys.argv[1:] else main()

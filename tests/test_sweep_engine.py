@@ -189,6 +189,9 @@ class _SlowTracker:
         self.opened_at = time.monotonic()
         return "run-1"
 
+    def progress(self, summary):  # the study's page: not this test's subject
+        pass
+
     def fail_run(self, run_id, reason):  # pragma: no cover - no stale trials here
         pass
 
@@ -232,3 +235,68 @@ def test_a_worker_waits_for_its_parent_run_and_gives_up_with_a_reason(tmp_path: 
     assert wait_parent_run(optuna.load_study(study_name="s", storage=storage), "k1") == "run-9"
     with pytest.raises(RuntimeError, match="parent run did not appear within 0 s"):
         wait_parent_run(study, "other", timeout=0.3)
+
+
+@pytest.mark.parametrize("sampler", ["grid", "brute_force"])
+def test_a_sampler_out_of_points_ends_the_study_and_other_errors_go_on(sampler) -> None:
+    """Grid and brute-force samplers call Study.stop once every point is told; outside
+    optimize() that raises, and the sweep reads it as 'exhausted'. Any other RuntimeError from
+    a sampler's after_trial is a real error."""
+    from cellsweep.sweep.study.record import TrialOutcome, record_outcome
+
+    samplers = {
+        "grid": lambda: optuna.samplers.GridSampler({"x": [0, 1]}),
+        "brute_force": lambda: optuna.samplers.BruteForceSampler(),
+    }
+    study = optuna.create_study(sampler=samplers[sampler]())
+    told = []
+    for _ in range(2):
+        trial = study.ask()
+        trial.suggest_categorical("x", [0, 1])
+        told.append(record_outcome(study, trial, TrialOutcome(TrialState.COMPLETE, [1.0]), 0.0))
+    assert told == ["told", "exhausted"]
+
+    class Broken(optuna.samplers.RandomSampler):
+        def after_trial(self, study, trial, state, values):
+            raise RuntimeError("a sampler bug")
+
+    broken = optuna.create_study(sampler=Broken())
+    trial = broken.ask()
+    with pytest.raises(RuntimeError, match="a sampler bug"):
+        record_outcome(broken, trial, TrialOutcome(TrialState.COMPLETE, [1.0]), 0.0)
+
+
+def test_a_process_warms_up_before_it_asks_its_first_trial(tmp_path: Path) -> None:
+    """What a first trial would pay after it was asked (imports, the store's client) is paid
+    before: a spawned worker's first trial then takes as long as any other (issue 25)."""
+    settings = SweepSettings(n_trials=3, params={"x": "interval(0.0, 1.0)"}, study_name="s")
+    journal = tmp_path / "j.journal"
+    seen: list[str] = []
+
+    def warm_up() -> None:
+        study = optuna.load_study(study_name="s", storage=make_storage(None, journal))
+        seen.append(f"warm with {len(study.trials)} trials asked")
+
+    def job(overrides, ctx):
+        seen.append(f"trial {ctx.trial.number}")
+        return {"obj": float(ctx.trial.params["x"])}, None
+
+    run_study(sweep_of(settings, job, journal, warm_up=warm_up))
+    assert seen == ["warm with 0 trials asked", "trial 0", "trial 1", "trial 2"]
+
+
+def test_the_shipped_cmaes_sampler_runs_a_study(tmp_path: Path) -> None:
+    """``hydra/sweeper/sampler=cmaes`` needs the cmaes package, which Optuna imports only when
+    CMA-ES first samples: a missing one failed every trial (sampler_choice found it)."""
+    settings = SweepSettings(
+        n_trials=4,
+        params={"x": "interval(0.0, 1.0)", "y": "interval(-1.0, 1.0)"},
+        study_name="s",
+        sampler={"_target_": "optuna.samplers.CmaEsSampler", "seed": 0},
+    )
+
+    def job(overrides, ctx):
+        return {"obj": float(ctx.trial.params["x"]) ** 2 + float(ctx.trial.params["y"])}, None
+
+    study = run_study(sweep_of(settings, job, tmp_path / "j.journal"))
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -11,24 +10,13 @@ from cellsweep.errors import ConfigError
 from cellsweep.tasks.density_pinn import build
 from cellsweep.tasks.density_pinn.families import FAMILIES, make_family
 from cellsweep.tasks.density_pinn.likelihood import MeanCurve
+from helpers.lightning import quiet_trainer
 
 UNIMODAL = {
     "sim": {"delay": [{"family": "gamma", "mean": 2.5, "shape": 10.0, "weight": 1.0}]},
 }
 LIKELIHOOD = {"estimator": "likelihood", "family": "gamma"}
 AUTHORS = {"estimator": "authors", "steps_per_epoch": 25}
-
-
-def _trainer(epochs: int) -> L.Trainer:
-    return L.Trainer(
-        max_epochs=epochs,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -70,7 +58,7 @@ def test_model_stays_valid_whatever_the_rate_parameters() -> None:
 
 def test_short_likelihood_fit_recovers_lambda_d_with_an_interval() -> None:
     run = build(UNIMODAL, LIKELIHOOD, seed=11)
-    trainer = _trainer(5)
+    trainer = quiet_trainer(5)
     trainer.fit(run.module, datamodule=run.datamodule)
     est = run.module.estimates("laplace", 0)
     assert abs(est.lambda_d - 1.0) < 0.15, est.lambda_d
@@ -79,7 +67,9 @@ def test_short_likelihood_fit_recovers_lambda_d_with_an_interval() -> None:
     m = trainer.callback_metrics
     assert float(m["val/lambda_d_rel_err"]) < 0.15 and np.isfinite(float(m["val/nll_heldout"]))
     # the profile interval brackets the estimate and is of the same size as Laplace's
-    lo, hi = run.module.profile_interval("log_lambda_d", 0.07)
+    prof = run.module.profile_interval("log_lambda_d", 0.07)
+    assert prof.ok, prof.failure
+    lo, hi = prof.lo, prof.hi
     assert lo < est.lambda_d < hi
     assert 0.5 < (hi - lo) / (est.lambda_d_ci[1] - est.lambda_d_ci[0]) < 2
 
@@ -88,7 +78,7 @@ def test_gaussian_likelihood_on_intensities() -> None:
     task = {**UNIMODAL, "sim": {**UNIMODAL["sim"], "scale": 4.0, "noise_sd": 0.5}}
     run = build(task, LIKELIHOOD, seed=2)
     assert run.module.kind == "gaussian"
-    _trainer(5).fit(run.module, datamodule=run.datamodule)
+    quiet_trainer(5).fit(run.module, datamodule=run.datamodule)
     assert abs(float(run.module.log_lambda_d.exp()) - 1.0) < 0.2
     assert abs(float(run.module.log_scale.exp()) - 4.0) < 1.5  # learned a ≈ reporter scale
     with pytest.raises(ConfigError, match="likelihood=gaussian"):
@@ -109,7 +99,7 @@ def test_authors_model_constraints_and_short_fit_lowers_its_loss() -> None:
     assert (dec["lambda_b"] > 0).all() and (dec["lambda_d"] > 0).all()
     assert (torch.diff(F, dim=1) >= 0).all() and F.min() >= 0 and F.max() <= 1 + 1e-6
     assert torch.allclose(y[:, 0], torch.zeros(()))
-    _trainer(4).fit(mod, datamodule=run.datamodule)
+    quiet_trainer(4).fit(mod, datamodule=run.datamodule)
     with torch.no_grad():
         after = float(mod.total(mod.loss_terms(mod.fit, mod.beta_fit, sample=False)))
     assert after < 0.99 * before, (before, after)  # at the published lr 1e-4, 100 steps

@@ -67,3 +67,9 @@ def test_a_killed_trials_run_ends_killed_and_tagged_fail(tmp_path: Path) -> None
     assert b.info.status == "KILLED" and b.data.tags[T.TRIAL_STATE] == "FAIL"
     assert b.data.tags[T.FAIL_REASON] == "interrupted: KeyboardInterrupt"
     assert b.data.tags[T.STUDY] == "study" and b.data.tags[T.TRIAL] == "1"
+
+
+def test_a_workloads_tags_are_written_under_cellsweeps_prefix_one_line_each() -> None:
+    got = T.task_tags({"converged": "false", "convergence_warning": "x" * 900})
+    assert got["cellsweep.converged"] == "false"
+    assert len(got["cellsweep.convergence_warning"]) == T.REASON_CHARS

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mlflow.tracking import MlflowClient
+import torch
 
 from cellsweep.tasks.density_pinn.simulate import SimCfg, simulate, write
-from helpers.run import run_train, store_overrides
+from helpers.run import mlflow_client, run_train, store_overrides
 
 QUIET = ["trainer.enable_progress_bar=false"]
 
 
 def _run(tmp: Path):
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}")
+    client = mlflow_client(tmp)
     exp = client.get_experiment_by_name("cellsweep-density_pinn")
     runs = client.search_runs([exp.experiment_id])
     assert len(runs) == 1
@@ -84,6 +84,18 @@ def test_likelihood_experiment_logs_everything(experiment, modes, model, tmp_pat
         assert est["selection"]["reason"] in out and "2-fold CV over cells" in out
     else:
         assert est["family"] == "gamma" and "selection" not in est
+    _assert_weights_are_the_final_model(tmp_path / "out" / "model.pt", est["family"])
+
+
+def _assert_weights_are_the_final_model(path: Path, family: str) -> None:
+    """model.pt holds the reported model's state only: no fold fits, no data constants
+    (issue 29: an auto run's was 38.8 MB, with fit_nll.poisson.const [40, 20, 228] per fold)."""
+    assert path.stat().st_size <= 2 * 2**20, path.stat().st_size
+    state = torch.load(path)
+    assert not any(k.startswith(("fold_fits", "full.")) for k in state), list(state)
+    assert not any(k.endswith((".const", ".values", "fit", "held")) for k in state), list(state)
+    if family in ("gamma", "mixture2", "free"):
+        assert any(k.startswith("family.") for k in state) and "log_lambda_d" in state
 
 
 # auto selection and the parallel call are proven fast by test_likelihood_experiment_logs_everything
@@ -137,11 +149,14 @@ def test_authors_estimator_runs_from_the_same_experiment(tmp_path, capsys) -> No
     assert run.data.tags["cellsweep.converged"] == "false"
     assert "within 5 % of its initial" in run.data.tags["cellsweep.convergence_warning"]
     assert "WARNING: the authors' model has not converged" in out
+    assert "no serial/parallel call: the fit has not converged" in out
+    assert run.data.metrics["final/converged"] == 0.0
     assert run.data.params["model.n_kernels"] == "80"  # published defaults
     for key in ("train/physics", "train/data", "train/kl", "train/width", "val/nll_heldout"):
         assert len(client.get_metric_history(run.info.run_id, key)) == 2, key
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"density.png", "mean_curve.png", "estimates.json"} <= names
+    _assert_weights_are_the_final_model(tmp_path / "out" / "model.pt", "authors")
 
 
 def test_csv_experiment_reads_traces_and_their_truth(tmp_path, capsys) -> None:
@@ -217,6 +232,7 @@ def test_bad_input_is_one_line_and_exit_2(name, tmp_path, capsys) -> None:
     assert code == 2, err
     assert len(lines) == 1 and needle in lines[0], err
     assert not (tmp_path / "mlruns" / "mlflow.db").exists()
+    assert not (tmp_path / "out").exists()  # no run folder either (hydra.run.dir)
 
 
 @pytest.mark.parametrize(
@@ -245,7 +261,7 @@ def test_density_pinn_sweeps_run_and_log_children(sweep, tmp_path, capsys) -> No
     code, out, err = run_train(argv, capsys)
     assert code == 0, err
     assert f"done {n}/{n}" in out
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    client = mlflow_client(tmp_path)
     exp = client.get_experiment_by_name("cellsweep-density_pinn")
     runs = client.search_runs([exp.experiment_id])
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]

@@ -24,6 +24,7 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from cellsweep.errors import ConfigError
+from cellsweep.sweep.api import SWEEP_ONLY
 from cellsweep.sweep.study import attrs
 from cellsweep.sweep.study.identity import FINGERPRINT_ATTR, FINGERPRINT_CHARS
 from cellsweep.sweep.study.record import state_counts
@@ -32,7 +33,6 @@ UNSAFE = re.compile(r"\$\{|_target_")
 ADOPTED = Path("experiment") / "adopted"  # under the config folder: cellsweep-train's experiments
 # overrides that say where a run goes, or how a sweep runs: not part of what a trial is
 NOT_CONFIG = ("hydra.", "hydra/", "sweep=", "paths.", "tracking")
-SWEEP_ONLY = ("hydra.sweeper", "hydra/sweeper", "hydra.sweep.", "hydra.launcher", "hydra/launcher")
 
 
 def load_study(storage: optuna.storages.BaseStorage, name: str | None) -> optuna.Study:

@@ -76,6 +76,19 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+def _store_links(uri: str) -> list[tuple[str, str]]:
+    """Each experiment's and study's runs table in the store, when it can be read (a store
+    that does not exist yet, or a broken one, is the server's to report)."""
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///") :]).is_file():
+        return []
+    from cellsweep.tracking.page import store_links
+
+    try:
+        return store_links(uri)
+    except Exception:
+        return []
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     """Serve the MLflow UI on the project's store; loopback only unless --host says otherwise.
 
@@ -86,10 +99,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
     require("cellsweep ui", "ui")  # mlflow-skinny's `mlflow` command has no server
     cmd = ui_command(args.host, args.port, args.backend_store_uri, args.artifacts)
     print(f"MLflow UI for {cmd[3]}", flush=True)
-    print(
-        f"open http://{args.host}:{args.port}/#/experiments{UI_QUERY}  (Ctrl-C to stop)",
-        flush=True,
-    )
+    base = f"http://{args.host}:{args.port}/"
+    for label, path in _store_links(cmd[3]):  # the runs tables: model training, not GenAI
+        print(f"{label}: {base}{path}", flush=True)
+    print(f"open {base}#/experiments{UI_QUERY}  (Ctrl-C to stop)", flush=True)
     env = dict(os.environ)
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     stopping: list[int] = []

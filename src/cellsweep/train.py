@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -48,6 +49,7 @@ from cellsweep.tracking import (
 )
 from cellsweep.tracking import tags as T
 from cellsweep.tracking.callback import MLflowEpochMetrics, scalar_metrics
+from cellsweep.tracking.trials import trial_run_name
 
 log = logging.getLogger("cellsweep.train")
 register_resolvers()
@@ -158,7 +160,7 @@ def _log_outputs(run: TrackedRun, cfg: DictConfig, task: TaskRun, out_dir: Path)
     for name, text in report.files.items():
         (out_dir / name).write_text(text)
     weights = out_dir / "model.pt"
-    torch.save(task.module.state_dict(), weights)
+    torch.save(report.weights if report.weights is not None else task.module.state_dict(), weights)
     run.flush()  # the epochs' metrics first
     run.log_text(redact_text(OmegaConf.to_yaml(cfg, resolve=True)), "config.yaml")
     run.log_text(redact_text(OmegaConf.to_yaml(_hydra_overrides())), "overrides.yaml")
@@ -170,7 +172,7 @@ def _log_outputs(run: TrackedRun, cfg: DictConfig, task: TaskRun, out_dir: Path)
     if report.metrics:
         run.log_metrics(report.metrics, step=0)
     if report.tags:
-        run.set_tags(report.tags)
+        run.set_tags(T.task_tags(report.tags))
     return report.lines
 
 
@@ -217,19 +219,24 @@ def prepare_fit(cfg: DictConfig) -> Fit:
         callbacks.append(OptunaPruning(log_metrics=False))
     trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer_args.pop("threads", None)  # cellsweep's key (threads.py), not the Trainer's
+    if trainer_args.get("enable_progress_bar") is None:  # a bar per batch of every trial: none
+        trainer_args["enable_progress_bar"] = ctx is None
     trainer: L.Trainer = hydra.utils.instantiate(trainer_args, callbacks=callbacks)
     return Fit(task, trainer, epoch_logger, settings, out_dir, ctx)
 
 
 def run_identity(cfg: DictConfig, ctx: TrialContext | None) -> tuple[str, dict[str, Any]]:
     """The run's name and tags: a single run is named by what makes it what it is, a trial
-    by its study and number (and it is the child of the study's run)."""
+    by its number and searched params (``#05 window_steps=100 order=2 lr=3.8e-03``; it is the
+    child of the study's run, which names the study)."""
     tags = _run_tags(cfg)
     if ctx is None:
         return single_run_name(cfg, _hydra_overrides(), _experiment_choice()), tags
     tags.update(T.trial_tags(ctx.study_name, ctx.trial.number, ctx.parent_run_id))
     tags.update(T.resumed_tags(ctx.resume_run_id, ctx.resume_epoch))
-    return f"{ctx.study_name}#{ctx.trial.number}", tags
+    # the command that reruns this trial alone, not the sweep's
+    tags[T.COMMAND] = redact_text(shlex.join(["cellsweep-train", *ctx.rerun]))
+    return trial_run_name(ctx.trial.number, ctx.trial.params), tags
 
 
 @contextlib.contextmanager
@@ -289,9 +296,11 @@ def record_trial_state(
     run: TrackedRun, ctx: TrialContext, metrics: dict[str, float], pruned: BaseException | None
 ) -> None:
     """The trial's state on its run, by the sweep's own rule (record.outcome_of), so the run
-    and the study agree; a NaN or missing objective fails the trial here."""
+    and the study agree; a NaN or missing objective fails the trial here. A pruned trial's run
+    ends KILLED, its epoch and reason in its description."""
     out = outcome_of(metrics, pruned, ctx.objectives)
-    T.record_trial_outcome(run.set_tags, out.state.name, "" if pruned else out.reason)
+    T.record_trial_outcome(run.set_tags, out.state.name, out.reason)
+    run.end_status = T.END_STATUS[out.state.name]
     if out.state.name == T.FAIL:
         raise FloatingPointError(out.reason)
 
@@ -320,6 +329,8 @@ def _train(cfg: DictConfig) -> dict[str, float]:
             record_trial_state(run, fit.ctx, metrics, pruned)
     if pruned is not None:
         raise pruned
+    if fit.ctx is not None:  # a trial is its sweep's one line; its run holds the rest
+        return metrics
     _print_summary(cfg, metrics, lines, run, fit.settings, fit.out_dir)
     return metrics
 
@@ -340,6 +351,32 @@ def _print_summary(cfg, metrics, lines, run, settings, out_dir) -> None:
             print(f"  open the UI with `cellsweep ui`, then http://127.0.0.1:5000/{run.ui_hint()}")
 
 
+def discard_rejected_run_dir() -> None:
+    """A single run whose input was rejected leaves no folder behind, as it leaves no MLflow
+    run: Hydra made ``outputs/runs/<date>/<time>/`` (its ``.hydra/`` and the job's log) before
+    the input could be checked. Only a folder holding nothing else is removed, and its date
+    folder if that is left empty."""
+    if not HydraConfig.initialized():
+        return
+    hc = HydraConfig.get()
+    out = Path(hc.runtime.output_dir)
+    log_name = f"{hc.job.name}.log"
+    ours = {str(hc.output_subdir or ".hydra"), log_name}
+    if not out.is_dir() or any(e.name not in ours for e in out.iterdir()):
+        return
+    for handler in list(logging.root.handlers):  # the job's log file, opened by Hydra
+        if (
+            isinstance(handler, logging.FileHandler)
+            and Path(handler.baseFilename) == out / log_name
+        ):
+            handler.close()
+            logging.root.removeHandler(handler)
+    shutil.rmtree(out, ignore_errors=True)
+    with contextlib.suppress(OSError):  # the date folder, if this run was its only one
+        if out.parent.parent.name == "runs" and not any(out.parent.iterdir()):
+            out.parent.rmdir()
+
+
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
 def hydra_main(cfg: DictConfig) -> float | dict[str, float] | None:
     """The Hydra app: the objective for single runs; every final metric for a sweep's trial.
@@ -351,6 +388,7 @@ def hydra_main(cfg: DictConfig) -> float | dict[str, float] | None:
     except USER_ERRORS as exc:
         if current_trial() is not None:
             raise
+        discard_rejected_run_dir()
         raise UserInputExit(user_message(exc)) from None
     if current_trial() is not None:
         return metrics

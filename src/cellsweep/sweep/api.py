@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import optuna
 
@@ -30,6 +30,8 @@ class TrialContext:
     run_id: str | None = None
     #: ``log_metrics(metrics, step)`` into that run, for the public Lightning callback
     log_metrics: Callable[[Mapping[str, float], int], None] | None = None
+    #: the trial's overrides less the sweep's own: the app run with these reruns this trial
+    rerun: list[str] = field(default_factory=list)
     #: where this trial's checkpoint goes (its folder, named by study and trial number)
     checkpoint_path: str | None = None
     #: seconds between checkpoints (0: none); a trial shorter than this writes none
@@ -46,6 +48,15 @@ class TrialContext:
         """Name the trial's latest checkpoint on the trial: if the trial is interrupted, its
         retry resumes from it (``epoch``: how many epochs it holds)."""
         self.trial.set_user_attr(attrs.CHECKPOINT, {"path": str(path), "epoch": int(epoch)})
+
+
+# overrides that say how a sweep runs, not what a trial is: a rerun of one trial drops them
+SWEEP_ONLY = ("hydra.sweeper", "hydra/sweeper", "hydra.sweep.", "hydra.launcher", "hydra/launcher")
+
+
+def rerun_overrides(overrides: list[str]) -> list[str]:
+    """A trial's overrides less those that only configure the sweep."""
+    return [o for o in overrides if not o.lstrip("+~").startswith(SWEEP_ONLY)]
 
 
 _CURRENT: ContextVar[TrialContext | None] = ContextVar("cellsweep_trial", default=None)

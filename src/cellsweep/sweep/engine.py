@@ -29,11 +29,12 @@ from typing import Any
 import optuna
 
 from cellsweep.errors import ConfigError
-from cellsweep.sweep.api import TrialContext, trial_scope
+from cellsweep.paths import project_root
+from cellsweep.sweep.api import TrialContext, rerun_overrides, trial_scope
 from cellsweep.sweep.report import figure_process
 from cellsweep.sweep.report.results import FILE as RESULTS_FILE
 from cellsweep.sweep.report.results import write_results
-from cellsweep.sweep.report.summary import study_figures, study_summary
+from cellsweep.sweep.report.summary import study_figures, study_params, study_summary
 from cellsweep.sweep.settings import SweepSettings, objective_names
 from cellsweep.sweep.space.grammar import SearchSpace, suggest
 from cellsweep.sweep.study import attrs, record, resume
@@ -87,6 +88,9 @@ class Sweep:
     identity: StudyIdentity | None = None  # checked against the stored study's before writing
     tracker: StudyTracker = NULL_TRACKER
     spawn: Spawner = no_workers
+    #: what a process's first trial would otherwise pay after it was asked (imports, a store's
+    #: client): done before the first ask, so no trial waits on a process getting ready
+    warm_up: Callable[[], None] = lambda: None
     sweep_dir: str | None = None  # this launch's folder: trials' folders and the results
 
 
@@ -136,6 +140,10 @@ def start_parent_run(live: LiveStudy, launch: str | None) -> str:
     sweep, study = live.sweep, live.study
     identity = sweep.identity
     fingerprint = identity.fingerprint if identity is not None else None
+    storage = sweep.settings.storage or str(sweep.default_storage)
+    params = study_params(
+        sweep.settings, sweep.space.distributions, live.objectives, live.directions, storage
+    )
     with live.lock:
         run_id = sweep.tracker.start(
             str(study.study_name),
@@ -145,6 +153,7 @@ def start_parent_run(live: LiveStudy, launch: str | None) -> str:
             live.resumed,
             fingerprint,
             sweep_dir=sweep.sweep_dir,
+            params=params,
         )
         if launch:
             study.set_user_attr(attrs.parent_run_key(launch), run_id)
@@ -181,6 +190,7 @@ class LiveStudy:
     asker: str
     resumed: bool = False
     parent: str | None = None
+    since: tuple[float, int] = (0.0, 0)  # when this launch opened it, and the trials done then
 
     @property
     def settings(self) -> SweepSettings:
@@ -244,6 +254,7 @@ def open_sweep(sweep: Sweep, role: Role) -> LiveStudy:
         asker=asker,
         resumed=resumed,
     )
+    live.since = (time.monotonic(), counts(study)["done"])
     _announce(live)
     return live
 
@@ -309,6 +320,7 @@ def run_trial(
         directions=live.directions,
         pruning=live.pruning,
         parent_run_id=live.parent_run(),
+        rerun=rerun_overrides(overrides),
         checkpoint_path=str(
             resume.checkpoint_file(
                 folder or live.sweep.default_storage.parent, str(settings.study_name), trial.number
@@ -339,8 +351,10 @@ def wait_line(live: LiveStudy, shown: str, workers: list[Worker], c: dict[str, i
     if not live.role.runs_trials:
         line = progress_line(live.study, live.settings.n_trials)
         if line != shown:
-            print(line, flush=True)
             shown = line
+            line = progress_line(live.study, live.settings.n_trials, since=live.since)
+            print(line, flush=True)
+            live.sweep.tracker.progress(page_summary(live))
         check_alive(workers, c["done"], live.settings.n_trials)
     time.sleep(max(0.2, min(live.settings.heartbeat_interval, 2.0)))
     return shown
@@ -383,7 +397,9 @@ def trial_loop(live: LiveStudy, workers: list[Worker], watch: InterruptWatch) ->
         if told == "stale":
             continue
         resume.remove_checkpoints(trial)  # it ended for good: no retry will need them
-        print(progress_line(live.study, n_trials, trial.number, out), flush=True)
+        print(progress_line(live.study, n_trials, trial.number, out, live.since), flush=True)
+        if live.role.leads:  # the study's page follows (the tracker keeps the writes cheap)
+            live.sweep.tracker.progress(page_summary(live))
         if told == "exhausted":
             print("the sampler has no candidates left: stopping", flush=True)
             return
@@ -501,6 +517,8 @@ def run_study(sweep: Sweep, role: Role = LEAD) -> optuna.Study:
     live = open_sweep(sweep, role)
     if not role.leads:
         with InterruptWatch() as watch:
+            live.parent_run()  # waits for the lead to publish it, before a trial is asked
+            sweep.warm_up()
             trial_loop(live, [], watch)
         done = counts(live.study)["done"] >= sweep.settings.n_trials
         if done and sweep.tracker.records and _launcher_gone(live):
@@ -517,11 +535,14 @@ def run_study(sweep: Sweep, role: Role = LEAD) -> optuna.Study:
             launch = _start(live, workers)
             if launch and workers:  # its workers close the study if this process dies
                 beat = LeadBeat(live.study, launch, sweep.settings.heartbeat_interval).start()
+            if role.runs_trials:
+                sweep.warm_up()
             trial_loop(live, workers, watch)
             if beat is not None:
                 beat.closing()
             if not role.runs_trials:
-                print(progress_line(live.study, sweep.settings.n_trials), flush=True)
+                last = progress_line(live.study, sweep.settings.n_trials, since=live.since)
+                print(last, flush=True)
             settle_workers(workers, sweep.settings.grace_period)
             if workers:  # a worker that could not start is an error, not a slower sweep
                 check_workers(live.study, workers)
@@ -538,6 +559,21 @@ def run_study(sweep: Sweep, role: Role = LEAD) -> optuna.Study:
     return live.study
 
 
+def adopt_command(live: LiveStudy) -> list[str]:
+    """The command that adopts the study's best trial (``--storage`` unless it is the one
+    `cellsweep adopt` reads by default, sweeps/optuna.journal of the project)."""
+    command = ["cellsweep", "adopt", str(live.settings.study_name)]
+    storage = live.settings.storage or str(live.sweep.default_storage)
+    if Path(storage).absolute() != project_root() / "sweeps" / "optuna.journal":
+        command += ["--storage", storage]
+    return command
+
+
+def page_summary(live: LiveStudy) -> dict[str, Any]:
+    """The study's summary as its page shows it: with the command that adopts its best."""
+    return {**study_summary(live.study, live.objectives), "adopt": adopt_command(live)}
+
+
 def _spare_core(settings: SweepSettings, runs_trials: bool) -> bool:
     """Whether the figure process gets a core of its own: this process only watches cluster
     workers, or its local workers leave one free. Otherwise it would slow the workers by as
@@ -552,7 +588,7 @@ def _finish(live: LiveStudy, figures: figure_process.FigureProcess, status: str)
     """Close the parent run with the summary and the plots: drawn by the figure process where
     it stands ready, here otherwise (report/summary.py imports matplotlib only then, never on a
     worker's start-up path)."""
-    summary = study_summary(live.study, live.objectives)
+    summary = page_summary(live)
     with tempfile.TemporaryDirectory(prefix="cellsweep-figures-") as tmp:
         drawn = figures.draw(
             live.settings.storage,

@@ -25,9 +25,16 @@ class StudyTracker(Protocol):
         resumed: bool,
         fingerprint: str | None = None,
         sweep_dir: str | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> str:
         """Open (or, on resume, reopen) the study's parent run; returns its id. ``sweep_dir``
-        is this launch's output folder (a resume is a launch of its own)."""
+        is this launch's output folder (a resume is a launch of its own); ``params`` says what
+        the study searches and how (``space.<key>``, sampler, pruner, ...)."""
+        ...
+
+    def progress(self, summary: Mapping[str, Any]) -> None:
+        """A trial finished: bring the study's page up to date (a tracker may skip writes that
+        come too soon after the last; ``finish`` writes the last state)."""
         ...
 
     def fail_run(self, run_id: str, reason: str) -> None:
@@ -49,17 +56,26 @@ class StudyTracker(Protocol):
 class TrialRuns(Protocol):
     """Each trial's child run, for an app that opens none of its own."""
 
+    def warm(self) -> None:
+        """Get ready to open runs (import the client, reach the store) before a trial is
+        asked, so that a worker's first trial does not wait on it."""
+        ...
+
     def open(
         self,
         parent_run_id: str | None,
         study_name: str,
         number: int,
         params: Mapping[str, Any],
+        searched: Mapping[str, Any] | None = None,
+        command: Sequence[str] | None = None,
         resumed_from: str | None = None,
         resumed_at: int = 0,
     ) -> str:
-        """Create the trial's run before its job starts; returns its id. A trial resumed from
-        an interrupted one's checkpoint gets a new run linked to that one's (``resumed_from``)."""
+        """Create the trial's run before its job starts (named by its number and ``searched``
+        params, tagged with the ``command`` that reruns it alone); returns its id. A trial
+        resumed from an interrupted one's checkpoint gets a new run linked to that one's
+        (``resumed_from``)."""
         ...
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
@@ -98,9 +114,13 @@ class NullTracker:
         resumed: bool,
         fingerprint: str | None = None,
         sweep_dir: str | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> str:
         """No run: an empty id."""
         return ""
+
+    def progress(self, summary: Mapping[str, Any]) -> None:
+        """No page to update."""
 
     def fail_run(self, run_id: str, reason: str) -> None:
         """Nothing to fail."""

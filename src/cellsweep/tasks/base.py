@@ -32,7 +32,12 @@ class Report:
     files: dict[str, str] = field(default_factory=dict)  # file name -> text (CSV, JSON, ...)
     metrics: dict[str, float] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)  # human summary printed at the end
-    tags: dict[str, str] = field(default_factory=dict)  # run tags (a chosen family, a warning)
+    # run tags by bare name (a chosen family, a warning): train.py writes each under the name
+    # tracking/tags.py gives it (cellsweep.<name>), so workloads type no MLflow tag string
+    tags: dict[str, str] = field(default_factory=dict)
+    # model.pt: the final model's state, where that is not the module's whole state_dict (a
+    # module that fits several candidates and reports one); None: module.state_dict()
+    weights: dict[str, Any] | None = None
 
 
 @dataclass

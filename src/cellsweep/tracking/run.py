@@ -182,6 +182,8 @@ class TrackedRun:
         self.spill_dir = spill_dir
         self._sender: MetricSender | None = None
         self.lost_metrics = 0
+        #: the status the run ends with when its block exits normally (a pruned trial: KILLED)
+        self.end_status: str = T.FINISHED
 
     @property
     def artifact_uri(self) -> str:
@@ -318,4 +320,4 @@ def start_run(
         tracked.end(T.FAILED)
         raise
     else:
-        tracked.end(T.FINISHED)
+        tracked.end(tracked.end_status)

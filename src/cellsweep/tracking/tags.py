@@ -24,8 +24,9 @@ from cellsweep.vocabulary import PRUNED as PRUNED
 from cellsweep.vocabulary import REASON_CHARS as REASON_CHARS
 from cellsweep.vocabulary import TRIAL_STATES as TRIAL_STATES
 
-# the MLflow run status a trial's run ends with, for each trial state
-END_STATUS = {COMPLETE: FINISHED, PRUNED: FINISHED, FAIL: FAILED}
+# the MLflow run status a trial's run ends with, for each trial state: a pruned trial is KILLED,
+# so that the runs table tells it from a complete one at a glance (its status icon)
+END_STATUS = {COMPLETE: FINISHED, PRUNED: KILLED, FAIL: FAILED}
 
 # MLflow's own tags
 PARENT_RUN = "mlflow.parentRunId"
@@ -37,12 +38,14 @@ GIT_DIRTY = "cellsweep.git_dirty"
 COMMAND = "cellsweep.command"
 SEED = "cellsweep.seed"
 TASK = "cellsweep.task"
+TASK_PREFIX = "cellsweep."  # a workload's own tags (task_tags): cellsweep.converged, ...
 OBJECTIVE = "cellsweep.objective"
 # a trial's run
 STUDY = "cellsweep.study"
 TRIAL = "cellsweep.trial"
 TRIAL_STATE = "cellsweep.trial_state"
 FAIL_REASON = "cellsweep.fail_reason"
+BEST = "cellsweep.best"  # "true" on the study's best trial's run (moved when the best changes)
 # a study's parent run
 ROLE, STUDY_ROLE = "cellsweep.role", "study"
 FINGERPRINT = "cellsweep.study_fingerprint"
@@ -62,10 +65,23 @@ ADOPTED_RUN_ID = "cellsweep.adopted.run_id"
 ADOPTED_FINGERPRINT = "cellsweep.adopted.fingerprint"
 NOTE = "mlflow.note.content"  # a run's description in the UI (Markdown)
 
+# the study run's params: each searched key's distribution, as text, under this prefix
+SPACE_PREFIX = "space."
+# an experiment's saved views of the runs table (MLflow 3's UI: its "views" menu, and the link
+# ``?viewStateShareKey=<key>``): a study's trials sorted by its objective
+SHARED_VIEW_PREFIX = "mlflow.sharedViewState."
+
 # metric names and prefixes
 FIT_TIME = "time/fit_s"  # wall time of a fit: an objective for accuracy-against-cost studies
 BEST_VALUE = "best_value"
+BEST_PREFIX = "best/"  # the study run's best value under the objective's name: best/val/pred_err
 TRIALS_PREFIX = "trials_"  # a study run's count of trials per state: trials_complete, ...
+
+
+def task_tags(tags: Mapping[str, Any]) -> dict[str, str]:
+    """A workload's own run tags (its report names them bare: ``converged``, ``density_family``)
+    under cellsweep's prefix, each value a line to read (``REASON_CHARS`` at most)."""
+    return {f"{TASK_PREFIX}{name}": str(value)[:REASON_CHARS] for name, value in tags.items()}
 
 
 def trial_tags(study_name: str, number: int, parent_run_id: str | None) -> dict[str, Any]:
@@ -93,13 +109,21 @@ def record_trial_outcome(
     set_tags: Callable[[Mapping[str, Any]], None], state: str, reason: str = ""
 ) -> None:
     """Tag a trial's run with its state (and why it failed), however the run is reached: the
-    one rule by which the UI, `cellsweep best` and the study agree on what a trial came to."""
+    one rule by which the UI, `cellsweep best` and the study agree on what a trial came to. A
+    pruned or failed trial's reason is also its run's description, shown on its page."""
     if state not in TRIAL_STATES:
         raise ValueError(f"not a trial state: {state!r}")
     tags = {TRIAL_STATE: state}
-    if reason:
+    if reason and state == FAIL:
         tags[FAIL_REASON] = reason[:REASON_CHARS]
+    if reason and state != COMPLETE:
+        tags[NOTE] = f"**{state}**: {reason[:REASON_CHARS]}"
     set_tags(tags)
+
+
+def best_metric(objective: str) -> str:
+    """The study run's best value, named after its objective (``best/val/pred_err``)."""
+    return f"{BEST_PREFIX}{objective}"
 
 
 def adopted_tags(source: Mapping[str, Any], source_path: str | None) -> dict[str, Any]:

@@ -37,23 +37,35 @@ class MLflowTrialRuns:
         self._runs: dict[str, TrackedRun] = {}
         self._experiment: str | None = None
 
+    def warm(self) -> None:
+        """The client and the experiment, ready before the first trial is asked: importing
+        MLflow and reaching its store took a spawned worker's first trial 3.5 s against 0.6 s for
+        the others (20 trials of 0.5 s, n_jobs 2)."""
+        client = client_for(self.settings)
+        if self._experiment is None:
+            self._experiment = ensure_experiment(client, self.settings)
+
     def open(
         self,
         parent_run_id: str | None,
         study_name: str,
         number: int,
         params: Mapping[str, Any],
+        searched: Mapping[str, Any] | None = None,
+        command: Sequence[str] | None = None,
         resumed_from: str | None = None,
         resumed_at: int = 0,
     ) -> str:
-        """Create the trial's run (RUNNING while the job runs) and log its params; a resumed
-        trial's run links to the interrupted trial's (``resumed_from``)."""
+        """Create the trial's run (RUNNING while the job runs) and log its params; it is named
+        by its number and ``searched`` params, and tagged with ``command``, which reruns it; a
+        resumed trial's run links to the interrupted trial's (``resumed_from``)."""
         client = client_for(self.settings)
         if self._experiment is None:
             self._experiment = ensure_experiment(client, self.settings)
-        tags = trial_tags_with_command(study_name, number, parent_run_id)
+        tags = trial_tags_with_command(study_name, number, parent_run_id, command)
         tags |= {k: v for k, v in T.resumed_tags(resumed_from, resumed_at).items() if v}
-        run = client.create_run(self._experiment, run_name=f"{study_name}#{number}", tags=tags)
+        name = trial_run_name(number, params if searched is None else searched)
+        run = client.create_run(self._experiment, run_name=name, tags=tags)
         tracked = TrackedRun(client, self.settings, run)
         if params:
             try:
@@ -98,10 +110,30 @@ class MLflowTrialRuns:
 
 
 def trial_tags_with_command(
-    study_name: str, number: int, parent_run_id: str | None
+    study_name: str, number: int, parent_run_id: str | None, command: Sequence[str] | None = None
 ) -> dict[str, Any]:
-    """A trial's tags and the command that ran it (redacted: it may hold a password)."""
+    """A trial's tags and the command that reruns it alone (``command``; else the one that
+    ran the sweep), redacted: it may hold a password."""
     return {
         **T.trial_tags(study_name, number, parent_run_id),
-        T.COMMAND: redact_text(shlex.join(sys.argv)),
+        T.COMMAND: redact_text(shlex.join(command or sys.argv)),
     }
+
+
+NAME_CHARS = 250  # MLflow's limit on a run name
+
+
+def short_value(value: Any) -> str:
+    """A param's value in a run name: floats in 2 significant digits (``3.8e-03``, ``0.25``)."""
+    if isinstance(value, float):
+        return f"{value:.1e}" if value and not 1e-2 <= abs(value) < 1e4 else f"{value:.2g}"
+    return str(value)
+
+
+def trial_run_name(number: int, searched: Mapping[str, Any]) -> str:
+    """``#05 window_steps=100 order=2 lr=3.8e-03``: the trial's number first, so a name the
+    UI cuts still shows it, then the short form of each searched param (its last key part)."""
+    parts = [f"#{number:02d}"]
+    parts += [f"{key.rsplit('.', 1)[-1]}={short_value(v)}" for key, v in searched.items()]
+    name = " ".join(parts)
+    return name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…"

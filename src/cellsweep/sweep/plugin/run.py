@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
 from cellsweep.cli_errors import WORKER_ENV, report_trial_error
+from cellsweep.console import quiet_notices
 from cellsweep.errors import ConfigError
 from cellsweep.sweep.api import TrialContext
 from cellsweep.sweep.compat import job_return_value
@@ -119,6 +120,16 @@ def set_sweep_dir(config: DictConfig, path: str) -> None:
     """Write ``hydra.sweep.dir`` as a plain string (Hydra keeps its node read-only)."""
     with read_write(config.hydra), open_dict(config.hydra):
         config.hydra.sweep.dir = path
+
+
+def quiet_console(config: DictConfig) -> None:
+    """A trial's job logging with its console handler at WARNING: the job's INFO lines (data
+    loading, a cache hit) go to the trial's log file only, so the sweep's console holds one line
+    per trial (and what went wrong)."""
+    console = OmegaConf.select(config, "hydra.job_logging.handlers.console", default=None)
+    if isinstance(console, DictConfig) and str(console.get("class", "")).endswith("StreamHandler"):
+        with read_write(config.hydra), open_dict(config.hydra):
+            console.level = "WARNING"
 
 
 def app_validator(task_function: Any) -> Callable[[Any], None] | None:
@@ -298,11 +309,20 @@ class HydraJobs:
         self.cluster = launcher_kind(self.launcher) if not self.worker else None
         self.executor = make_executor(self.launcher, self.cluster) if self.cluster else None
 
+    def warm_up(self) -> None:
+        """Before this process asks its first trial: the config tree composed once and the
+        trials' MLflow client ready (a spawned worker would otherwise pay both inside its first
+        trial, while the trial is already taken)."""
+        self.composer.base()
+        if self.trial_runs is not None:
+            self.trial_runs.warm()
+
     def launch(self, overrides: list[str], ctx: TrialContext) -> tuple[Any, BaseException | None]:
         """The trial's job through Hydra's ``run_job``: its own folder, logging and config."""
         ctx.trial.set_user_attr(attrs.APP, self.app)  # what reruns it (cellsweep adopt)
         cfg = self.composer.compose(overrides)
         set_sweep_dir(cfg, self.sweep_dir)  # the launch's folder: <sweep dir>/<trial number>
+        quiet_console(cfg)
         with open_dict(cfg):
             cfg.hydra.job.id = ctx.trial.number
             cfg.hydra.job.num = ctx.trial.number
@@ -328,11 +348,14 @@ class HydraJobs:
         if runs is None:
             return self.launch(overrides, ctx)
         params = {**ctx.trial.params, **self.space.fixed}
+        command = [*self.app["command"], *ctx.rerun, "hydra.mode=RUN"]  # as adopt prints it
         run_id = ctx.run_id = runs.open(
             ctx.parent_run_id,
             ctx.study_name,
             ctx.trial.number,
             params,
+            ctx.trial.params,
+            command,
             resumed_from=ctx.resume_run_id,
             resumed_at=ctx.resume_epoch,
         )
@@ -400,6 +423,7 @@ def run_hydra_sweep(sweeper: Any, arguments: list[str]) -> Any:
     """The plugin's ``sweep``: everything checked before anything is written, then the study."""
     config = sweeper.config
     worker = os.environ.get(WORKER_ENV) == "1"
+    quiet_notices(worker)  # the libraries' notices once in this process, none in a worker
     sweep_dir = fix_sweep_dir(config)  # before anything composes a trial or a worker's command
     settings, space, fixed = read_settings(sweeper, arguments, worker)
     loader = sweeper.hydra_context.config_loader
@@ -436,6 +460,7 @@ def run_hydra_sweep(sweeper: Any, arguments: list[str]) -> Any:
         identity=identity,
         tracker=tracker,
         spawn=jobs.spawn,
+        warm_up=jobs.warm_up,
         sweep_dir=sweep_dir,
     )
     lead = WATCHER if jobs.cluster else LEAD  # cluster jobs run the trials; this one watches

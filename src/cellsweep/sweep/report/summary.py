@@ -35,8 +35,12 @@ def _pyplot() -> Any:
     return plt
 
 
+TOP = 10  # the trials a study's page lists
+
+
 def study_summary(study: optuna.Study, objectives: list[str]) -> dict[str, Any]:
-    """Plain values (no Optuna types), for trackers and for `cellsweep best`."""
+    """Plain values (no Optuna types), for trackers and for `cellsweep best`: the counts, the
+    best trial, the top ``TOP`` complete trials, and the pruned and failed ones with why."""
     trials = study.get_trials(deepcopy=False)
     states = state_counts(trials)
     out: dict[str, Any] = {
@@ -55,8 +59,78 @@ def study_summary(study: optuna.Study, objectives: list[str]) -> dict[str, Any]:
             best_params=best.params,
             best_run_id=best.user_attrs.get(attrs.RUN_ID),
         )
+        ranked = sorted(complete, key=lambda t: t.value)
+        if study.direction == optuna.study.StudyDirection.MAXIMIZE:
+            ranked.reverse()
+        out["top"] = [_row(t) for t in ranked[:TOP]]
     elif complete:
         out["pareto_trials"] = [t.number for t in study.best_trials]
+        out["top"] = [_row(t) for t in study.best_trials[:TOP]]
+    for state, key in ((TrialState.PRUNED, "pruned"), (TrialState.FAIL, "failed")):
+        out[key] = [
+            {**_row(t), "reason": _reason(t), "epochs": t.user_attrs.get(attrs.EPOCHS)}
+            for t in trials
+            if t.state == state
+        ]
+    return out
+
+
+def _row(t: FrozenTrial) -> dict[str, Any]:
+    return {
+        "number": t.number,
+        "values": list(t.values or []),
+        "params": dict(t.params),
+        "run_id": t.user_attrs.get(attrs.RUN_ID),
+    }
+
+
+def describe_distribution(dist: BaseDistribution) -> str:
+    """A searched key's distribution in the sweep grammar: ``choice(10, 20)``,
+    ``tag(log, interval(0.0001, 0.01))``, ``int(interval(1, 4))``, ``range(16, 129, 16)``."""
+    if isinstance(dist, CategoricalDistribution):
+        return f"choice({', '.join(str(c) for c in dist.choices)})"
+    if isinstance(dist, IntDistribution | FloatDistribution):
+        step = getattr(dist, "step", None)
+        if step not in (None, 1) and not dist.log:
+            return f"range({dist.low}, {dist.high + step}, {step})"
+        text = f"interval({dist.low}, {dist.high})"
+        text = f"int({text})" if isinstance(dist, IntDistribution) else text
+        return f"tag(log, {text})" if dist.log else text
+    return repr(dist)
+
+
+def _class_text(node: Any, default: str) -> str:
+    """A sampler or pruner as configured: ``TPESampler(seed=0)``, ``median``, or the default."""
+    if node is None:
+        return default
+    if isinstance(node, str):
+        return node
+    if isinstance(node, dict):
+        target = str(node.get("_target_", "?")).rsplit(".", 1)[-1]
+        args = ", ".join(f"{k}={v}" for k, v in node.items() if not str(k).startswith("_"))
+        return f"{target}({args})"
+    return type(node).__name__
+
+
+def study_params(
+    settings: Any,
+    distributions: dict[str, BaseDistribution],
+    objectives: list[str],
+    directions: list[str],
+    storage: str,
+) -> dict[str, str]:
+    """The study's page's params: every searched key with its distribution (``space.<key>``),
+    the sampler, pruner, objectives, directions, n_trials and storage (a tracker redacts it)."""
+    out = {f"space.{k}": describe_distribution(d) for k, d in sorted(distributions.items())}
+    out.update(
+        sampler=_class_text(settings.sampler, "TPESampler"),
+        pruner=_class_text(settings.pruner, "none"),
+        objectives=", ".join(objectives),
+        directions=", ".join(directions),
+        n_trials=str(settings.n_trials),
+        n_workers=str(settings.n_workers),
+        storage=storage,
+    )
     return out
 
 

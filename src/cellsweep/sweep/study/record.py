@@ -121,9 +121,15 @@ def counts(study: optuna.Study) -> dict[str, int]:
 
 
 def progress_line(
-    study: optuna.Study, n_trials: int, trial: int | None = None, out: TrialOutcome | None = None
+    study: optuna.Study,
+    n_trials: int,
+    trial: int | None = None,
+    out: TrialOutcome | None = None,
+    since: tuple[float, int] | None = None,
 ) -> str:
-    """One line per finished trial (or per change, when the workers run elsewhere)."""
+    """One line per finished trial (or per change, when the workers run elsewhere): the trial,
+    then the study (done, running, best so far) and, given ``since`` (when this launch started,
+    on ``time.monotonic``, and how many trials were done then), the time spent and left."""
     c = counts(study)
     best = ""
     if len(study.directions) == 1 and c["COMPLETE"]:
@@ -133,10 +139,31 @@ def progress_line(
     if out is not None:
         value = ", ".join(f"{v:.6g}" for v in out.values) if out.values else out.reason
         head = f"[trial {trial}] {out.state.name} {value} |"
-    return (
+    line = (
         f"{head} done {c['done']}/{n_trials}, "
         f"running {c['RUNNING']}, pruned {c['PRUNED']}, failed {c['FAIL']}{best}"
     )
+    if since is not None:
+        elapsed, done = time.monotonic() - since[0], c["done"]
+        line += f" | {time_left(elapsed, done - since[1], done, n_trials)}"
+    return line
+
+
+def clock(seconds: float) -> str:
+    """``1:05`` or ``2:01:05``: a duration as a person reads it on a progress line."""
+    m, s = divmod(round(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def time_left(elapsed: float, done_here: int, done: int, n_trials: int) -> str:
+    """Elapsed time, and the time left at this launch's pace (all its workers together)."""
+    text = f"{clock(elapsed)} elapsed"
+    if done >= n_trials:
+        return text
+    if done_here > 0:
+        return f"{text}, ~{clock(elapsed / done_here * (n_trials - done))} left"
+    return text
 
 
 def check_failure_rate(c: Mapping[str, int], max_failure_rate: float, name: str) -> None:
@@ -206,14 +233,18 @@ def record_outcome(
             trial.number,
         )
         return "stale"
-    except RuntimeError:  # Study.stop outside optimize(): how a grid says it has no point left
-        if not _grid_exhausted(study):
+    except RuntimeError as exc:  # how a grid or brute-force sampler says it has no point left
+        if not _raised_by_study_stop(exc):
             raise
         return "exhausted"
     return "told"
 
 
-def _grid_exhausted(study: optuna.Study) -> bool:
-    """Whether the study's grid sampler has visited every point (it then stops the study)."""
-    sampler = study.sampler
-    return isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(study)
+def _raised_by_study_stop(exc: BaseException) -> bool:
+    """Whether ``exc`` came out of ``Study.stop`` itself: samplers that run out of points (grid,
+    brute force) call it from ``after_trial``, and outside ``optimize()`` it raises a bare
+    RuntimeError. Told by where it was raised, not by its message."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code is optuna.study.Study.stop.__code__

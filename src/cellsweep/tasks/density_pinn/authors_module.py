@@ -27,9 +27,13 @@ from cellsweep.nn import MLP
 from cellsweep.tasks.density_pinn.config import AuthorsModelCfg
 from cellsweep.tasks.density_pinn.data import Truth
 from cellsweep.tasks.density_pinn.estimates import Estimates, wasserstein1
-from cellsweep.tasks.density_pinn.estimator import DensityEstimator, Notes, TransitionNLL
+from cellsweep.tasks.density_pinn.estimator import DensityEstimator, Notes
 from cellsweep.tasks.density_pinn.families import gamma_pdf
-from cellsweep.tasks.density_pinn.likelihood import MeanCurve, gaussian_transition_nll
+from cellsweep.tasks.density_pinn.likelihood import (
+    MeanCurve,
+    TransitionNLL,
+    gaussian_transition_nll,
+)
 
 N_FAMILY_PARAMS = {"gamma": 2, "mixture2": 5}
 log = logging.getLogger(__name__)
@@ -86,15 +90,19 @@ class AuthorsPINN(DensityEstimator):
         std = torch.where(std > 0, std, torch.ones_like(std))  # as sklearn's StandardScaler
         self.register_buffer("x_mean", mean)
         self.register_buffer("x_std", std)
-        self.register_buffer("fit", fit)
-        self.register_buffer("held", torch.tensor(val_values, dtype=torch.float32))
-        self.register_buffer("beta_fit", width_targets(fit, M))
-        self.register_buffer("beta_held", width_targets(self.held, M))
+        # the traces and what is computed from them are data, not the model's state (model.pt)
+        self.register_buffer("fit", fit, persistent=False)
+        held = torch.tensor(val_values, dtype=torch.float32)
+        self.register_buffer("held", held, persistent=False)
+        self.register_buffer("beta_fit", width_targets(fit, M), persistent=False)
+        self.register_buffer("beta_held", width_targets(self.held, M), persistent=False)
         t = torch.tensor(times, dtype=torch.float32)
         self.register_buffer("t_obs", t)
-        self.register_buffer("t_col", torch.linspace(float(t[0]), float(t[-1]), cfg.collocation))
+        t_col = torch.linspace(float(t[0]), float(t[-1]), cfg.collocation)
+        self.register_buffer("t_col", t_col, persistent=False)
         self.register_buffer("onsets", torch.linspace(0.0, float(int(times[-1])), M))
-        self.register_buffer("t_dense", torch.linspace(0.0, float(t[-1]), 20 * T + 1))
+        t_dense = torch.linspace(0.0, float(t[-1]), 20 * T + 1)
+        self.register_buffer("t_dense", t_dense, persistent=False)
         self.s_lo, self.s_hi = 1.0 / cfg.width_max**2, 1.0 / cfg.width_min**2
         self.counts = bool(np.all(val_values == np.round(val_values)) and (val_values >= 0).all())
         self.val_nll = TransitionNLL(
@@ -304,10 +312,10 @@ class AuthorsPINN(DensityEstimator):
     def notes(self, family: str) -> Notes:
         """Whether the fit converged (``convergence``): tags, and a warning line where not."""
         not_converged = self.convergence()
-        notes = Notes(family, tags={"cellsweep.converged": "false" if not_converged else "true"})
+        notes = Notes(family, tags={"converged": "false" if not_converged else "true"})
         if not_converged:
             why = "; ".join(not_converged)
-            notes.tags["cellsweep.convergence_warning"] = why[:500]
+            notes.tags["convergence_warning"] = why
             notes.info = {"converged": False, "convergence_warning": not_converged}
             msg = f"the authors' model has not converged: {why}"
             log.warning(msg)
@@ -346,4 +354,6 @@ class AuthorsPINN(DensityEstimator):
             times=self.times,
             mean=y.cpu().numpy(),
             interval_method="latent samples",
+            rate_methods={"lambda_b": "latent samples", "lambda_d": "latent samples"},
+            convergence_warning="; ".join(self.convergence()),
         )

@@ -96,11 +96,20 @@ class AutoFamilyPINN(DensityEstimator):
                 "se_nats": evidence.se,
                 "supported": evidence.supported,
             }
-        if family == "mixture2" and evidence and evidence.supported and est.candidates:
+        two = evidence is not None and evidence.supported and len(est.candidates or []) >= 2
+        if family == "mixture2" and two:
             by_dip = {m.t: m for m in est.supported}
             est.supported = [by_dip.get(m.t, m) for m in est.candidates]
             est.extra["mode_support_reason"] = evidence.reason
+        elif family == "free" and two:  # the held-out comparison backs the call free lacks
+            est.supported, est.no_call_reason = list(est.candidates), ""
+            est.extra["mode_support_reason"] = evidence.reason
         return est
+
+    def final_state(self) -> dict[str, torch.Tensor]:
+        """The chosen family's fit on all cells: the model the estimates are of. The fold fits
+        stay in the run as metrics (val/nll_heldout/<family>) and the selection's summary."""
+        return self.chosen.state_dict()
 
     def notes(self, family: str) -> Notes:
         """The selected family, and why: the rule, the folds, each family's held-out NLL."""

@@ -7,6 +7,7 @@ so the reporter curve satisfies the ODE by construction, y(0) = 0.
 Transitions (SCIENCE-density-pinn.md, fact 2): Y(t+h) | Y(t) = Binomial(Y(t), p) + Poisson(μ),
 p = e^{−λ_d h}, μ = y(t+h) − p·y(t). ``PoissonTransitions`` sums this law exactly in log space;
 ``gaussian_transition_nll`` is its moment form for intensities, with a learned scale a.
+``TransitionNLL`` scores one set of traces by either, for every estimator.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ class MeanCurve(nn.Module):
         left = knots[:-1, None] + h[:, None] * steps  # [K-1, sub]
         grid = torch.cat([left.reshape(-1), knots[-1:]])
         self.sub = sub
-        self.register_buffer("knots", knots)
-        self.register_buffer("h", h)
-        self.register_buffer("grid", grid)
-        self.register_buffer("steps", steps)
+        # derived from the times: not the model's state, so not in its state_dict (model.pt)
+        self.register_buffer("knots", knots, persistent=False)
+        self.register_buffer("h", h, persistent=False)
+        self.register_buffer("grid", grid, persistent=False)
+        self.register_buffer("steps", steps, persistent=False)
 
     def cdf(self, pdf_on_grid: torch.Tensor) -> torch.Tensor:
         """F_τ on the grid by cumulative trapezoid, F(0) = 0."""
@@ -84,10 +86,12 @@ class PoissonTransitions(nn.Module):
             - torch.lgamma((ak - k).clamp_min(0) + 1)
             - torch.lgamma((bk - k).clamp_min(0) + 1)
         )
-        self.register_buffer("const", torch.where(valid, const, torch.full_like(const, -math.inf)))
-        self.register_buffer("k", k)
-        self.register_buffer("a", a)
-        self.register_buffer("b", b)
+        # the data's constants ([cells, transitions, k], MBs): not model state, not in model.pt
+        const = torch.where(valid, const, torch.full_like(const, -math.inf))
+        self.register_buffer("const", const, persistent=False)
+        self.register_buffer("k", k, persistent=False)
+        self.register_buffer("a", a, persistent=False)
+        self.register_buffer("b", b, persistent=False)
 
     def forward(self, p: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
         """Per-transition negative log-likelihood, [n, m]."""
@@ -108,3 +112,24 @@ def gaussian_transition_nll(
     mean = p * x0 + mu
     var = log_scale.exp() * (p * (1 - p) * x0.clamp_min(0) + mu.clamp_min(0)) + 1e-9
     return 0.5 * (torch.log(2 * math.pi * var) + (x1 - mean) ** 2 / var)
+
+
+class TransitionNLL(nn.Module):
+    """Per-transition NLL of one set of traces under (p, μ): exact Poisson or Gaussian form."""
+
+    def __init__(self, values: torch.Tensor, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.poisson = PoissonTransitions(values) if kind == "poisson" else None
+        self.register_buffer("values", values.double(), persistent=False)  # data, not state
+
+    @property
+    def count(self) -> int:
+        """The number of transitions: the NLL's normalizer per transition."""
+        return int(self.values[:, 1:].numel())
+
+    def forward(self, p: torch.Tensor, mu: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+        """NLL of every transition of these traces under (p, μ) [cells, transitions]."""
+        if self.poisson is not None:
+            return self.poisson(p, mu)
+        return gaussian_transition_nll(self.values, p, mu, log_scale)

@@ -14,14 +14,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from cellsweep.tasks.density_pinn.config import LikelihoodModelCfg
 from cellsweep.tasks.density_pinn.data import Truth
 from cellsweep.tasks.density_pinn.estimates import Estimates, wasserstein1
-from cellsweep.tasks.density_pinn.estimator import DensityEstimator, TransitionNLL
-from cellsweep.tasks.density_pinn.likelihood import MeanCurve
-from cellsweep.tasks.density_pinn.modes import delta_modes
+from cellsweep.tasks.density_pinn.estimator import DensityEstimator
+from cellsweep.tasks.density_pinn.families import KernelMixture
+from cellsweep.tasks.density_pinn.likelihood import MeanCurve, TransitionNLL
+from cellsweep.tasks.density_pinn.modes import FREE_NO_CALL, delta_modes
+from cellsweep.tasks.density_pinn.profile import ProfileInterval, profile_interval
 
 Z95 = 1.959963984540054
 CHI2_95 = 3.841458820694124
+NEWTON_NATS = 0.1  # a fit a Newton step would improve by more has not converged
 
 
 def moment_start(times: np.ndarray, values: np.ndarray) -> tuple[float, float, float]:
@@ -49,25 +53,25 @@ class LikelihoodPINN(DensityEstimator):
 
     def __init__(
         self,
+        cfg: LikelihoodModelCfg,
         family: nn.Module,
         times: np.ndarray,
         fit_values: np.ndarray,
         val_values: np.ndarray,
         kind: str,
         start: tuple[float, float],
-        collocation: int = 40,
-        optimizer: str = "lbfgs",
-        lr: float = 1.0,
-        iters_per_epoch: int = 20,
         grid: np.ndarray | None = None,
         truth: Truth | None = None,
-        interval: str = "laplace",
     ) -> None:
+        """``cfg`` holds the knobs (collocation, optimizer, lr, iterations, interval method), as
+        the authors' module takes its config; the rest is what this one fit is of: its density
+        family, the traces it fits and holds out, the noise ``kind`` and the rates' start."""
         super().__init__()
-        self.family, self.interval = family, interval
-        self.kind, self.optimizer_name, self.lr, self.iters = kind, optimizer, lr, iters_per_epoch
+        self.family, self.interval = family, cfg.interval
+        self.kind, self.optimizer_name = kind, cfg.optimizer
+        self.lr, self.iters = cfg.lr, cfg.iters_per_epoch
         t = torch.tensor(times, dtype=torch.float64)
-        self.curve = MeanCurve(t, collocation)
+        self.curve = MeanCurve(t, cfg.collocation)
         self.fit_nll = TransitionNLL(torch.tensor(fit_values), kind)
         self.val_nll = TransitionNLL(torch.tensor(val_values), kind)
         lam_b, lam_d = start
@@ -227,62 +231,35 @@ class LikelihoodPINN(DensityEstimator):
                     return f"not quadratic (NLL rise {ratio:.2f}× the Laplace's at the {side} end)"
         return ""
 
-    def profile_interval(self, name: str, se: float, limit: float = 5.0) -> tuple[float, float]:
-        """95 % profile-likelihood interval of a log-rate: refit the rest at fixed values and solve
-        r(x) = ±1.96 for the signed root r(x) = sign(x − x̂)·√(2ΔNLL(x)), which is nearly linear
-        in x, by secant steps from the Laplace guess x̂ ± 1.96·se (each refit warm-started from
-        the previous one). An end that does not reach 1.96 within ±``limit`` (e^5 ≈ 150×) is
-        reported at the limit: the data do not bound it."""
-        param = getattr(self, name)
-        best = float(param.detach())
-        others = [p for n, p in self.named_parameters() if n != name and p.requires_grad]
+    def profile_interval(self, name: str, se: float, limit: float = 5.0) -> ProfileInterval:
+        """95 % profile-likelihood interval of the log-rate ``name`` (profile.py), or why the
+        profile found none: the rest refitted at fixed values, from the Laplace guess
+        x̂ ± 1.96·``se``, each end checked and retried."""
+        return profile_interval(self, name, se, self.forward, limit)
 
-        def refit(value: float) -> float:
-            with torch.no_grad():
-                param.fill_(value)
-            opt = torch.optim.LBFGS(others, max_iter=40, line_search_fn="strong_wolfe")
-
-            def closure() -> torch.Tensor:
-                opt.zero_grad()
-                loss = self()
-                loss.backward()
-                return loss
-
-            param.requires_grad_(False)
-            try:
-                opt.step(closure)
-            finally:
-                param.requires_grad_(True)
-            with torch.no_grad():
-                return float(self())
-
-        original = {k: v.clone() for k, v in self.state_dict().items()}
-        nll0 = refit(best)  # the profile's own minimum, should the fit have stopped short of it
-        state = {k: v.clone() for k, v in self.state_dict().items()}
-
-        def root(value: float) -> float:
-            rise = max(2 * (refit(value) - nll0), 0.0)
-            return math.copysign(math.sqrt(rise), value - best)
-
-        ends = []
-        for sign in (-1.0, 1.0):
-            self.load_state_dict(state)
-            x0, r0 = best, 0.0
-            x1 = best + sign * min(Z95 * max(se, 1e-3), 1.0)
-            r1 = root(x1)
-            for _ in range(6):
-                if abs(abs(r1) - Z95) < 0.02:
-                    break
-                slope = (r1 - r0) / (x1 - x0)
-                step = (sign * Z95 - r1) / slope if slope > 1e-9 else sign * limit
-                x2 = x1 + step
-                x2 = best + sign * min(max(sign * (x2 - best), 1e-4), limit)
-                if x2 == x1:
-                    break  # at the limit and still short of 1.96: unbounded within it
-                x0, r0, x1, r1 = x1, r1, x2, root(x2)
-            ends.append(x1)
-        self.load_state_dict(original)
-        return math.exp(ends[0]), math.exp(ends[1])
+    def convergence(self, layout, flat0: torch.Tensor, root: torch.Tensor, floored) -> str:
+        """Why the fit is short of its optimum ("" if it is not): the Newton decrement
+        ½·gᵀH⁻¹g, the NLL a Newton step would still gain, over ``NEWTON_NATS`` (flat directions
+        left out: nothing is gained along them)."""
+        self.zero_grad()
+        loss = self.forward()
+        loss.backward()
+        g = torch.cat(
+            [
+                (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+                for n, p in self.named_parameters()
+                if n in layout
+            ]
+        )
+        self.zero_grad()
+        coords = (g @ root)[~floored]
+        gain = 0.5 * float((coords**2).sum())
+        if not math.isfinite(gain) or gain > NEWTON_NATS:
+            return (
+                f"a Newton step would still lower the NLL by {gain:.3g} nats "
+                f"(> {NEWTON_NATS:g}): raise trainer.max_epochs or model.iters_per_epoch"
+            )
+        return ""
 
     def band(
         self, layout: dict[str, tuple[slice, torch.Size]], flat0: torch.Tensor, root: torch.Tensor
@@ -313,29 +290,40 @@ class LikelihoodPINN(DensityEstimator):
         the log scale the band explodes in the tails, where f is tiny)."""
         method = method or self.interval
         layout, flat0, root, floored = self.laplace()
-        cis, methods, checks = {}, {}, {}
+        cis, methods, checks, failed, retried = {}, {}, {}, {}, []
         for name in ("log_lambda_b", "log_lambda_d"):
+            rate = name.removeprefix("log_")
             i = layout[name][0].start
             se = float(root[i].norm())
             v = float(flat0[i])
             why = self.laplace_check(layout, flat0, root, floored, name)
-            checks[name.removeprefix("log_")] = why or "ok"
+            checks[rate] = why or "ok"
             if method == "profile" or why:
-                cis[name] = self.profile_interval(name, se)
-                methods[name] = "profile"
+                prof = self.profile_interval(name, se)
+                cis[name] = (prof.lo, prof.hi) if prof.ok else (math.nan, math.nan)
+                methods[rate] = "profile" if method == "profile" else "profile (Laplace unreliable)"
+                if not prof.ok:
+                    failed[rate] = prof.failure
+                if prof.retried:
+                    retried.append(rate)
             else:
                 cis[name] = (math.exp(v - Z95 * se), math.exp(v + Z95 * se))
-                methods[name] = "laplace"
+                methods[rate] = "laplace"
         f_hat, G = self.band(layout, flat0, root)
         with torch.no_grad():
             _, _, y = self.transitions()
         sd = np.linalg.norm(G, axis=1)
-        used = sorted(set(methods.values()))
-        interval_method = used[0] if len(used) == 1 else "mixed"
+        used = sorted({m.split(" ")[0] for r, m in methods.items() if r not in failed})
+        interval_method = used[0] if len(used) == 1 else ("mixed" if used else "none")
         if method != "profile" and "profile" in used:
-            fell_back = [n.removeprefix("log_") for n, m in methods.items() if m == "profile"]
+            fell_back = [r for r, m in methods.items() if m != "laplace" and r not in failed]
             interval_method = "profile for " + ", ".join(fell_back) + " (Laplace unreliable)"
         extra: dict[str, object] = {"laplace_check": checks}
+        if retried:
+            extra["profile_retried"] = retried
+        if failed:
+            extra["profile_failures"] = failed
+        not_converged = self.convergence(layout, flat0, root, floored)
         if self.kind == "gaussian":
             extra["scale"] = float(self.log_scale.exp())
         return Estimates(
@@ -353,4 +341,8 @@ class LikelihoodPINN(DensityEstimator):
             extra=extra,
             supported=delta_modes(self.grid, f_hat, G),
             candidates=delta_modes(self.grid, f_hat, G, test_dips=False),
+            rate_methods=methods,
+            not_identified=failed,
+            convergence_warning=not_converged,
+            no_call_reason=FREE_NO_CALL if isinstance(self.family, KernelMixture) else "",
         )

@@ -12,7 +12,8 @@ import numpy as np
 from cellsweep.tasks.base import Report
 from cellsweep.tasks.density_pinn.config import AuthorsModelCfg, LikelihoodModelCfg
 from cellsweep.tasks.density_pinn.data import Truth
-from cellsweep.tasks.density_pinn.estimates import Estimates
+from cellsweep.tasks.density_pinn.delays import find_modes
+from cellsweep.tasks.density_pinn.estimates import NO_CALL, RATE_LABELS, RATES, Estimates
 from cellsweep.tasks.density_pinn.estimator import DensityEstimator, Notes
 from cellsweep.tasks.density_pinn.modes import HELD_OUT
 from cellsweep.tasks.density_pinn.plots import density_figure, mean_curve_figure
@@ -21,29 +22,40 @@ from cellsweep.tasks.tables import columns_csv
 
 
 def density_csv(est: Estimates, truth: Truth | None) -> str:
-    """f̂_τ with its 95 % band on the estimate's grid, and the true f_τ there where known."""
-    cols = {"t": est.grid, "f_tau": est.f_tau, "lo95": est.f_lo, "hi95": est.f_hi}
+    """f̂_τ with its 95 % band on the estimate's grid (NaN where the fit backs no band:
+    ``Estimates.band_note``), and the true f_τ there where known."""
+    lo, hi = (est.f_lo, est.f_hi) if not est.band_note else (np.full_like(est.f_tau, np.nan),) * 2
+    cols = {"t": est.grid, "f_tau": est.f_tau, "lo95": lo, "hi95": hi}
     if truth is not None:
         cols["f_tau_true"] = np.interp(est.grid, truth.grid, truth.f_tau)
     return columns_csv(cols)
 
 
 def summary(estimator: str, notes: Notes, est: Estimates) -> dict[str, Any]:
-    """estimates.json: what a reader of the run needs without opening the figures."""
+    """estimates.json: what a reader of the run needs without opening the figures. A rate
+    without an interval has ``null`` for it and its reason under ``not_identified``."""
+    ci = {r: est.ci(r) for r in RATES}
     return {
         "estimator": estimator,
         "family": notes.family,
         **notes.info,
+        "converged": est.converged,
+        "convergence_warning": est.convergence_warning,
         "lambda_b": est.lambda_b,
-        "lambda_b_ci95": list(est.lambda_b_ci),
+        "lambda_b_ci95": list(ci["lambda_b"]) if ci["lambda_b"] else None,
         "lambda_d": est.lambda_d,
-        "lambda_d_ci95": list(est.lambda_d_ci),
+        "lambda_d_ci95": list(ci["lambda_d"]) if ci["lambda_d"] else None,
         "interval_method": est.interval_method,
+        "interval_methods": {r: est.method_of(r) for r in RATES},
+        "not_identified": est.not_identified,
+        "band": est.band_note or "95 % pointwise",
         "modes": est.modes,
         "mode_intervals95": [list(iv) for iv in est.mode_intervals],
         "mode_support": est.mode_support,
         "unsupported_modes": est.unsupported_modes,
+        "peaks": est.peaks,
         "call": est.call,
+        "no_call_reason": est.why_no_call,
         **est.extra,
     }
 
@@ -51,15 +63,15 @@ def summary(estimator: str, notes: Notes, est: Estimates) -> dict[str, Any]:
 def final_metrics(est: Estimates, interval_s: float) -> dict[str, float]:
     """The estimates as metrics, so runs and trials compare them in MLflow (up to 4 modes)."""
     metrics = {
-        "final/lambda_b": est.lambda_b,
-        "final/lambda_b_lo95": est.lambda_b_ci[0],
-        "final/lambda_b_hi95": est.lambda_b_ci[1],
-        "final/lambda_d": est.lambda_d,
-        "final/lambda_d_lo95": est.lambda_d_ci[0],
-        "final/lambda_d_hi95": est.lambda_d_ci[1],
         "final/n_modes": float(len(est.modes)),
+        "final/converged": float(est.converged),
         "time/interval_s": interval_s,
     }
+    for rate in RATES:  # a rate without an interval logs no bounds, and says so
+        metrics[f"final/{rate}"] = getattr(est, rate)
+        metrics[f"final/{rate}_identified"] = float(rate not in est.not_identified)
+        if (ci := est.ci(rate)) is not None:
+            metrics[f"final/{rate}_lo95"], metrics[f"final/{rate}_hi95"] = ci
     for i, (m, (lo, hi)) in enumerate(zip(est.modes[:4], est.mode_intervals, strict=False), 1):
         metrics[f"final/mode{i}"] = m
         metrics[f"final/mode{i}_lo95"] = lo
@@ -67,9 +79,17 @@ def final_metrics(est: Estimates, interval_s: float) -> dict[str, float]:
     return metrics
 
 
+def rate_line(est: Estimates, rate: str) -> str:
+    """One rate with its own interval and the method that found it, or why it has none."""
+    value = f"{RATE_LABELS[rate]} = {getattr(est, rate):.4g}"
+    ci = est.ci(rate)
+    if ci is None:
+        return f"{value}  not identified on this fit: {est.not_identified[rate]}"
+    return f"{value}  95% [{ci[0]:.4g}, {ci[1]:.4g}]  ({est.method_of(rate)})"
+
+
 def summary_lines(est: Estimates, truth: Truth | None) -> list[str]:
     """The rates, the supported modes and the serial/parallel call, and the truth if known."""
-    b, d = est.lambda_b_ci, est.lambda_d_ci
     modes = ", ".join(
         f"{m:.3g} [{lo:.3g}, {hi:.3g}]"
         for m, (lo, hi) in zip(est.modes, est.mode_intervals, strict=True)
@@ -83,12 +103,15 @@ def summary_lines(est: Estimates, truth: Truth | None) -> list[str]:
             f" ({est.extra['mode_support_reason']}; a mode without a significant dip of its "
             "own rests on that)"
         )
-    lines = [
-        f"λ_b = {est.lambda_b:.4g}  95% [{b[0]:.4g}, {b[1]:.4g}]",
-        f"λ_d = {est.lambda_d:.4g}  95% [{d[0]:.4g}, {d[1]:.4g}]  ({est.interval_method})",
-        f"f_τ modes the data support: {modes}: {est.call} "
-        f"pathway{'s' if est.call == 'parallel' else ''}{unsupported}",
-    ]
+    lines = [rate_line(est, r) for r in RATES]
+    if est.call == NO_CALL:
+        peaks = ", ".join(f"{m:.3g}" for m in find_modes(est.grid, est.f_tau))
+        lines.append(f"f_τ peaks at {peaks}; no serial/parallel call: {est.why_no_call}")
+    else:
+        lines.append(
+            f"f_τ modes the data support: {modes}: {est.call} "
+            f"pathway{'s' if est.call == 'parallel' else ''}{unsupported}"
+        )
     if truth is not None:
         lines.append(
             f"truth: λ_b = {truth.lambda_b:g}, λ_d = {truth.lambda_d:g}, modes at "
@@ -110,6 +133,9 @@ def make_report(
     est = module.estimates(seed=seed)
     interval_s = time.perf_counter() - t0
     notes = module.notes(mcfg.family)
+    notes.tags.setdefault("converged", str(est.converged).lower())
+    if not est.converged and not any(ln.startswith("WARNING") for ln in notes.lines):
+        notes.lines.append(f"WARNING: the fit has not converged: {est.convergence_warning}")
     source, label = heading
     title = (
         f"{source}: {traces.n_cells} cells, {traces.times.size} times\n"
@@ -127,4 +153,5 @@ def make_report(
         metrics=final_metrics(est, interval_s),
         lines=[*notes.lines, *summary_lines(est, truth)],
         tags=notes.tags,
+        weights=module.final_state(),
     )

@@ -71,20 +71,9 @@ def _likelihood_fit(
     family = make_family(
         family_name, delay, t_max, mcfg.n_kernels, mcfg.width_min, mcfg.width_max, mcfg.smoothness
     )
+    start = (lam_b, lam_d)
     return LikelihoodPINN(
-        family,
-        traces.times,
-        fit_values,
-        held_values,
-        kind,
-        (lam_b, lam_d),
-        collocation=mcfg.collocation,
-        optimizer=mcfg.optimizer,
-        lr=mcfg.lr,
-        iters_per_epoch=mcfg.iters_per_epoch,
-        grid=grid,
-        truth=truth,
-        interval=mcfg.interval,
+        mcfg, family, traces.times, fit_values, held_values, kind, start, grid, truth
     )
 
 
