@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast bench ui screenshots services services-stop slurm slurm-stop lint format clean
+.PHONY: setup demo test test-long test-fast bench ui screenshots services services-stop slurm slurm-stop lint format clean
 
 setup: $(STAMP)
 
@@ -31,7 +31,12 @@ XDIST := $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadgroup)
 # postgres, slurm, chromium) are skipped, and the summary says which and why; a run that leaves
 # a new file in the checkout fails. --durations shows where the time goes.
 test: setup
-	$(BIN)/python -m pytest $(XDIST) --durations=15
+	$(BIN)/python -m pytest $(XDIST) -m "not long" --durations=15
+
+# The tests that wait minutes on a scheduler (a Slurm time limit, then Slurm's ~2 min hold of a
+# requeued task): ~10 min, run by CI after `make test`.
+test-long: setup
+	$(BIN)/python -m pytest -m long --durations=5
 
 # Without the tests marked slow (edge cases and long runs); every feature still has a test here.
 test-fast: setup

@@ -425,6 +425,7 @@ def test_a_signal_delay_past_the_time_limit_is_refused_before_submission(slurm, 
     assert "submitted" not in proc.stdout and not (tmp_path / "sweeps" / "optuna.journal").exists()
 
 
+@pytest.mark.long
 def test_a_trial_longer_than_the_time_limit_finishes_after_requeues(slurm, tmp_path) -> None:
     """A 2-minute limit and a trial that needs more: at Slurm's warning the worker fails the
     trial (queued again with its checkpoint), submitit requeues the checkpointable task, and the

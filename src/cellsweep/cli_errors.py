@@ -17,7 +17,7 @@ from hydra.errors import (
 from omegaconf.errors import OmegaConfBaseException
 
 from cellsweep.errors import ConfigError, SweepAborted, UserInputExit
-from cellsweep.tracking.redact import redact_text
+from cellsweep.redact import redact_text
 
 T = TypeVar("T")
 # set in the worker processes a sweep starts (sweep/plugin/run.py): their launcher reports a stop

@@ -30,6 +30,7 @@ import optuna
 
 from cellsweep.errors import ConfigError
 from cellsweep.paths import project_root
+from cellsweep.redact import redact_uri
 from cellsweep.sweep.api import TrialContext, rerun_overrides, trial_scope
 from cellsweep.sweep.report import figure_process
 from cellsweep.sweep.report.results import FILE as RESULTS_FILE
@@ -561,10 +562,13 @@ def run_study(sweep: Sweep, role: Role = LEAD) -> optuna.Study:
 
 def adopt_command(live: LiveStudy) -> list[str]:
     """The command that adopts the study's best trial (``--storage`` unless it is the one
-    `cellsweep adopt` reads by default, sweeps/optuna.journal of the project)."""
+    `cellsweep adopt` reads by default, sweeps/optuna.journal of the project). It is written
+    into the study's page and summary: a database URL's password is masked (DESIGN.md §6)."""
     command = ["cellsweep", "adopt", str(live.settings.study_name)]
     storage = live.settings.storage or str(live.sweep.default_storage)
-    if Path(storage).absolute() != project_root() / "sweeps" / "optuna.journal":
+    if "://" in storage:
+        command += ["--storage", redact_uri(storage)]
+    elif Path(storage).absolute() != project_root() / "sweeps" / "optuna.journal":
         command += ["--storage", storage]
     return command
 

@@ -4,9 +4,9 @@ The Lightning callback lives in ``cellsweep.tracking.callback`` and is not impor
 code that only logs runs does not pay for importing Lightning.
 """
 
+from cellsweep.redact import redact_text, redact_uri
 from cellsweep.tracking.gitinfo import git_state
 from cellsweep.tracking.params import flatten
-from cellsweep.tracking.redact import redact_text, redact_uri
 from cellsweep.tracking.run import (
     TrackedRun,
     TrackingSettings,

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+from cellsweep.redact import redact_text
 from cellsweep.tracking import tags as T
-from cellsweep.tracking.redact import redact_text
 from cellsweep.tracking.run import UI_QUERY, run_link
 
 NOTE_CHARS = 8000  # MLflow's limit on a tag's value: the pruned and failed lists come last

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from cellsweep.tracking.redact import redact_text
+from cellsweep.redact import redact_text
 
 MAX_VALUE = 6000  # MLflow's limit on a param value
 MAX_KEY = 250  # and on a key

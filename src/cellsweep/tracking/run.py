@@ -20,9 +20,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cellsweep.errors import ConfigError
+from cellsweep.redact import redact_uri
 from cellsweep.tracking import sqlite_seed
 from cellsweep.tracking import tags as T
-from cellsweep.tracking.redact import redact_uri
 from cellsweep.tracking.sender import MAX_METRICS_PER_CALL, SENDER_THREAD, MetricSender
 
 log = logging.getLogger(__name__)

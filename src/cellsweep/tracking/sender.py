@@ -21,7 +21,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from cellsweep.tracking.redact import redact_text
+from cellsweep.redact import redact_text
 
 log = logging.getLogger("cellsweep.tracking")
 MAX_METRICS_PER_CALL = 1000  # MLflow's log_batch limit

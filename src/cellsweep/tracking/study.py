@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cellsweep.redact import redact_text, redact_uri
 from cellsweep.tracking import page
 from cellsweep.tracking import tags as T
-from cellsweep.tracking.redact import redact_text, redact_uri
 from cellsweep.tracking.run import (
     TrackingSettings,
     check_reachable,

@@ -14,9 +14,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cellsweep.redact import redact_text
 from cellsweep.tracking import tags as T
 from cellsweep.tracking.params import mlflow_params
-from cellsweep.tracking.redact import redact_text
 from cellsweep.tracking.run import TrackedRun, TrackingSettings, client_for, ensure_experiment
 
 log = logging.getLogger(__name__)
