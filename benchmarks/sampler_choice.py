@@ -245,15 +245,21 @@ def summarize(runs: list[dict], asks: dict, at: tuple[int, ...]) -> dict[str, An
     out: dict[str, Any] = {}
     for study in STUDIES:
         mine = [r for r in runs if r["study"] == study and "error" not in r]
-        values = [
-            t["value"]
-            for r in mine
-            for t in r["trials"]
-            if t["state"] == "COMPLETE" and t["value"] is not None
-        ]
-        if not values:
+        # a seed is its own data set (the simulation's seed too): the band is per seed, around
+        # the best that any sampler found on that seed's data
+        bands = {}
+        for seed in sorted({r["seed"] for r in mine}):
+            values = [
+                t["value"]
+                for r in mine
+                if r["seed"] == seed
+                for t in r["trials"]
+                if t["state"] == "COMPLETE" and t["value"] is not None
+            ]
+            if values:
+                bands[seed] = band(values, STUDIES[study] is None)
+        if not bands:
             continue
-        best, threshold = band(values, STUDIES[study] is None)
         budget = max(len(r["trials"]) for r in mine)
         per: dict[str, Any] = {}
         for sampler in SAMPLERS:
@@ -267,7 +273,7 @@ def summarize(runs: list[dict], asks: dict, at: tuple[int, ...]) -> dict[str, An
                 if errors:
                     per[sampler] = {"error": errors[0]}
                 continue
-            counts = [trials_to_band(r["trials"], threshold) for r in rs]
+            counts = [trials_to_band(r["trials"], bands[r["seed"]][1]) for r in rs]
             # a seed that never got there counts as one trial past the budget (a lower bound)
             scored = [c if c is not None else budget + 1 for c in counts]
             seconds = [t["seconds"] for r in rs for t in r["trials"] if t["seconds"]]
@@ -288,8 +294,8 @@ def summarize(runs: list[dict], asks: dict, at: tuple[int, ...]) -> dict[str, An
                 "scored": scored,
             }
         out[study] = {
-            "best_value": best,
-            "threshold": threshold,
+            "best_value": {str(k): v[0] for k, v in bands.items()},
+            "threshold": {str(k): v[1] for k, v in bands.items()},
             "budget": budget,
             "samplers": per,
             "recommendation": recommend(per, str(at[-1])) if study in SHIPPED else None,
@@ -366,7 +372,8 @@ def render(summary: dict[str, Any], at: tuple[int, ...]) -> tuple[str, str]:
         rows,
     )
     lines = [
-        f"{study}: best {s['best_value']:.5g}, band ≤ {s['threshold']:.5g}"
+        f"{study}: best per seed "
+        + ", ".join(f"{v:.5g} (band ≤ {s['threshold'][k]:.5g})" for k, v in s["best_value"].items())
         + (
             f"; recommended: **{s['recommendation']['sampler']}** ({s['recommendation']['why']})"
             if s["recommendation"]
