@@ -75,6 +75,10 @@ def test_a_failed_jobs_return_value_is_its_exception_not_raised() -> None:
 
 
 def test_the_sweeper_guard_wraps_hydras_instantiate_sweeper(monkeypatch) -> None:
+    # Hydra's plugin discovery imports our plugin, which installs the guard once per process:
+    # let it happen before the method is swapped, so that the swap's undo puts the guarded
+    # method back (discovered inside the swap, the guard would be lost for later tests)
+    Plugins.instance()
     # the signature the wrapper forwards: keyword-only hydra_context, task_function, config
     params = inspect.signature(inspect.unwrap(Plugins.instantiate_sweeper)).parameters
     assert {"hydra_context", "task_function", "config"} <= set(params)
