@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from cellsweep.sweep.study.storage import make_storage
-from helpers.run import experiment_runs, mlflow_client
+from helpers.run import experiment_runs, mlflow_client, run_app_in_process
 
 APP_DIR = Path(__file__).parent / "apps" / "stock_app"
 APP = APP_DIR / "stock_train.py"
@@ -26,21 +26,7 @@ APP = APP_DIR / "stock_train.py"
 
 def run_app(args: list[str], tmp: Path, capfd, monkeypatch) -> tuple[int, str, str]:
     """The app in-process, launched from ``tmp`` (its working directory)."""
-    monkeypatch.chdir(tmp)
-    monkeypatch.syspath_prepend(str(APP_DIR))
-    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
-    import stock_train
-
-    # imported, not run as a script, Hydra would look for the config as a package: point at it
-    argv = ["stock_train.py", f"--config-path={APP_DIR / 'conf'}", *args]
-    monkeypatch.setattr(sys, "argv", [*argv, f"hydra.sweep.dir={tmp / 'm'}"])
-    code = 0
-    try:
-        stock_train.main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capfd.readouterr()
-    return code, out, err
+    return run_app_in_process(APP_DIR, "stock_train", args, tmp, capfd, monkeypatch)
 
 
 def error_lines(err: str) -> list[str]:

@@ -19,27 +19,15 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from cellsweep.sweep.study.storage import make_storage
+from helpers.run import run_app_in_process
 
 APP_DIR = Path(__file__).parent / "apps" / "stock_examples"
 APP = APP_DIR / "examples_app.py"
 
 
 def run_app(args: list[str], tmp: Path, capfd, monkeypatch) -> tuple[int, str, str]:
-    """The app in-process, started from ``tmp``, its multirun folder ``tmp/m``."""
-    monkeypatch.chdir(tmp)
-    monkeypatch.syspath_prepend(str(APP_DIR))
-    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
-    import examples_app
-
-    argv = ["examples_app.py", f"--config-path={APP_DIR / 'conf'}", *args]
-    monkeypatch.setattr(sys, "argv", [*argv, f"hydra.sweep.dir={tmp / 'm'}"])
-    code = 0
-    try:
-        examples_app.main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capfd.readouterr()
-    return code, out, err
+    """The app in-process, launched from ``tmp`` (its working directory)."""
+    return run_app_in_process(APP_DIR, "examples_app", args, tmp, capfd, monkeypatch)
 
 
 def run_script(args: list[str], tmp: Path) -> subprocess.CompletedProcess:

@@ -67,3 +67,26 @@ def experiment_runs(client, experiment: str) -> list:
     """Every run of one experiment (``cellsweep-<workload>``, or an app's own)."""
     exp = client.get_experiment_by_name(experiment)
     return client.search_runs([exp.experiment_id], max_results=1000)
+
+
+def run_app_in_process(
+    app_dir: Path, module: str, args: list[str], tmp: Path, capfd, monkeypatch
+) -> tuple[int, str, str]:
+    """A plain Hydra app (``app_dir/<module>.py``, configs in ``app_dir/conf``) run in-process
+    from ``tmp``, its multirun folder ``tmp/m``; returns (exit code, stdout, stderr)."""
+    import importlib
+
+    monkeypatch.chdir(tmp)
+    monkeypatch.syspath_prepend(str(app_dir))
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    app = importlib.import_module(module)
+    # imported, not run as a script, Hydra would look for the config as a package: point at it
+    argv = [f"{module}.py", f"--config-path={app_dir / 'conf'}", *args]
+    monkeypatch.setattr(sys, "argv", [*argv, f"hydra.sweep.dir={tmp / 'm'}"])
+    code = 0
+    try:
+        app.main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capfd.readouterr()
+    return code, out, err
