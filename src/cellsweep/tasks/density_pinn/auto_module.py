@@ -4,7 +4,8 @@ family's fit.
 
 Every family is fitted k times with one fold of cells held out (the comparison) and once on all
 cells (the estimates). Each training step advances every fit that has not converged by one
-L-BFGS step; each validation scores every cell once, by the fit that did not see it. Logged per
+L-BFGS step, and the run stops once all have; each validation scores every cell once, by the
+fit that did not see it. Logged per
 epoch: ``val/nll_heldout/<family>`` and ``val/nll_heldout_se/<family>`` (mean per transition and
 its standard error over cells), ``val/nll_heldout`` (the chosen family's), ``train/loss`` and the
 truth metrics of the chosen family's fit on all cells.
@@ -20,15 +21,13 @@ from torch import nn
 
 from cellsweep.tasks.density_pinn.estimates import Estimates
 from cellsweep.tasks.density_pinn.estimator import FAMILY_TAG, DensityEstimator, Notes
-from cellsweep.tasks.density_pinn.likelihood_module import LikelihoodPINN
+from cellsweep.tasks.density_pinn.likelihood_module import CONVERGED, LikelihoodPINN
 from cellsweep.tasks.density_pinn.selection import (
     ComponentEvidence,
     Selection,
     component_evidence,
     select_family,
 )
-
-CONVERGED = 1e-9  # an L-BFGS step that lowers the mean NLL per transition by less has converged
 
 
 class AutoFamilyPINN(DensityEstimator):
@@ -155,6 +154,8 @@ class AutoFamilyPINN(DensityEstimator):
             if i in self._last and self._last[i] - loss < CONVERGED:
                 self._done.add(i)
             self._last[i] = loss
+        if len(self._done) == len(opts):
+            self.trainer.should_stop = True  # every fit has converged: the rest is a cap
         with torch.no_grad():
             train = self.chosen.nll(self.chosen.fit_nll).mean()
         self.log("train/loss", train, on_step=False, on_epoch=True, prog_bar=True, batch_size=1)

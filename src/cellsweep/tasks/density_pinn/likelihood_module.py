@@ -26,6 +26,9 @@ from cellsweep.tasks.density_pinn.profile import ProfileInterval, profile_interv
 Z95 = 1.959963984540054
 CHI2_95 = 3.841458820694124
 NEWTON_NATS = 0.1  # a fit a Newton step would improve by more has not converged
+# an L-BFGS step (one epoch) that lowers the mean NLL per transition by less has converged: the
+# run stops there, so trainer.max_epochs is a cap, not a cost
+CONVERGED = 1e-9
 
 
 def moment_start(times: np.ndarray, values: np.ndarray) -> tuple[float, float, float]:
@@ -84,6 +87,7 @@ class LikelihoodPINN(DensityEstimator):
         self.times = np.asarray(times, dtype=float)
         self.grid = np.asarray(grid if grid is not None else np.linspace(0, times[-1], 201))
         self.truth = truth
+        self._last_loss: float | None = None
 
     # -- the model -----------------------------------------------------------------------------
     def transitions(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -116,6 +120,17 @@ class LikelihoodPINN(DensityEstimator):
         loss = self.objective()
         self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=1)
         return loss
+
+    def on_train_epoch_end(self) -> None:
+        """Stop once an L-BFGS step no longer lowers the loss (``CONVERGED``); Adam's steps are
+        not a convergence test, so it runs its epochs."""
+        if self.optimizer_name != "lbfgs":
+            return
+        with torch.no_grad():
+            loss = float(self.objective())
+        if self._last_loss is not None and self._last_loss - loss < CONVERGED:
+            self.trainer.should_stop = True
+        self._last_loss = loss
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         """Held-out NLL per transition (no truth needed), and the truth metrics where known."""
