@@ -136,6 +136,13 @@ try:
     extras.train_main()
 except SystemExit as exc:
     print("train exit", exc.code)
+from cellsweep.sweep.study.storage import make_sampler
+try:
+    make_sampler({{"_target_": "optuna.samplers.GPSampler", "seed": 0}}, 0)
+except MissingExtra as exc:
+    print("sampler:", exc)
+make_sampler({{"_target_": "optuna.samplers.CmaEsSampler"}}, 0)  # cmaes is a core dependency
+print("cmaes ok")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -150,6 +157,11 @@ except SystemExit as exc:
     assert "ui needs cellsweep[ui] (no flask)" in lines[4]
     assert "PostgreSQL needs cellsweep[postgres]" in lines[5] and "secret" not in lines[5]
     assert lines[6] == "train exit 2"
+    assert lines[7] == (
+        "sampler: hydra.sweeper.sampler GPSampler needs torch, scipy, not installed: "
+        "pip install 'cellsweep[science]'"
+    )
+    assert lines[8] == "cmaes ok"
     assert out.stderr.strip() == (
         "cellsweep-train needs cellsweep[science] (no torch, lightning, scipy, matplotlib): "
         "pip install 'cellsweep[science]'"

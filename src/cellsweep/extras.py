@@ -32,9 +32,14 @@ def _absent(module: str) -> bool:
         return True
 
 
+def absent_modules(modules: tuple[str, ...] | list[str]) -> list[str]:
+    """Those of ``modules`` that cannot be found, looked up without importing them."""
+    return [m for m in modules if _absent(m)]
+
+
 def missing(extra: str) -> list[str]:
     """The modules of ``extra`` that cannot be found (empty when it is installed)."""
-    return [m for m in EXTRAS[extra] if _absent(m)]
+    return absent_modules(EXTRAS[extra])
 
 
 def has(extra: str) -> bool:

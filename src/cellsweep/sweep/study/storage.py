@@ -21,7 +21,8 @@ import hydra
 import optuna
 from omegaconf import OmegaConf
 
-from cellsweep.errors import ConfigError
+from cellsweep.errors import ConfigError, MissingExtra
+from cellsweep.extras import absent_modules
 from cellsweep.sweep.study.identity import (
     FINGERPRINT_ATTR,
     IDENTITY_ATTR,
@@ -187,7 +188,32 @@ def make_sampler(
     )
     if not isinstance(sampler, optuna.samplers.BaseSampler):
         raise ConfigError(f"hydra.sweeper.sampler is not an Optuna sampler: {type(sampler)}")
+    _check_needs(sampler)
     return sampler
+
+
+# Optuna samplers that import packages of their own only when they first sample: without this
+# check a study fails at its first ask, in a worker, with a traceback from inside Optuna
+SAMPLER_NEEDS: dict[str, tuple[str, ...]] = {
+    "GPSampler": ("torch", "scipy"),
+    "CmaEsSampler": ("cmaes",),
+    "QMCSampler": ("scipy",),
+}
+
+
+def _check_needs(sampler: optuna.samplers.BaseSampler) -> None:
+    """One line before the study starts when the sampler's own packages are missing."""
+    name = type(sampler).__name__
+    absent = absent_modules(SAMPLER_NEEDS.get(name, ()))
+    if absent:
+        fix = (
+            "pip install 'cellsweep[science]'"  # torch as tested, with scipy
+            if set(absent) <= {"torch", "scipy"}
+            else "pip install " + " ".join(absent)
+        )
+        raise MissingExtra(
+            f"hydra.sweeper.sampler {name} needs {', '.join(absent)}, not installed: {fix}"
+        )
 
 
 def seeded(node: Any, seed: int | None) -> bool:
