@@ -30,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from cellsweep.callbacks import OptunaPruning
 from cellsweep.cli_errors import USER_ERRORS, run_cli, user_message
+from cellsweep.console import quiet_notices
 from cellsweep.errors import ConfigError, UserInputExit
 from cellsweep.paths import config_dir, project_root, register_resolvers
 from cellsweep.sweep.api import TrialContext, current_trial
@@ -383,6 +384,8 @@ def hydra_main(cfg: DictConfig) -> float | dict[str, float] | None:
 
     Inside a trial a bad config fails that trial (the sweep goes on); outside, it exits 2.
     """
+    if current_trial() is None:  # a sweep's plugin already did (worker: none at all)
+        quiet_notices(worker=False)  # Lightning's notices once: it says some at each Trainer
     try:
         metrics = train(cfg)
     except USER_ERRORS as exc:
