@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import re
 import subprocess
 import sys
 import warnings
@@ -16,6 +18,10 @@ from helpers.run import TINY, store_overrides
 from helpers.sweep import load, sweep_args, train_command
 
 KB = 1024
+
+
+def _seconds(clock: str) -> int:
+    return sum(int(x) * 60**i for i, x in enumerate(reversed(clock.split(":"))))
 
 
 def test_progress_clock_and_time_left() -> None:
@@ -86,6 +92,9 @@ def test_a_two_worker_study_prints_little(tmp_path) -> None:
     for n in range(4):  # each trial is one line
         assert sum(line.startswith(f"[trial {n}] ") for line in text.splitlines()) == 1, text
     assert "elapsed" in text
+    # every line counts from the launch, the worker's too (it counted from its own start)
+    ticks = [_seconds(m) for m in re.findall(r"\| ([\d:]+) elapsed", text)]
+    assert len(ticks) >= 4 and all(b >= a - 1 for a, b in itertools.pairwise(ticks)), text
     assert "it/s" not in text  # no per-batch progress bar
     assert "final metrics" not in text  # a trial's summary is in its run, not the console
     for notice in ("GPU available", "Tip: For seamless", "`srun` command", "LeafSpec"):

@@ -300,3 +300,22 @@ def test_the_shipped_cmaes_sampler_runs_a_study(tmp_path: Path) -> None:
 
     study = run_study(sweep_of(settings, job, tmp_path / "j.journal"))
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
+
+
+def test_a_worker_counts_time_from_its_launch(tmp_path: Path) -> None:
+    """A spawned worker's progress lines say the time since the launch (the lead's clock,
+    published with the parent run), not since the worker started: its last line said 0:02
+    after the lead's 0:05."""
+    from cellsweep.sweep.engine import Role, open_sweep
+    from cellsweep.sweep.study import attrs
+
+    settings = SweepSettings(n_trials=3, params={"x": "interval(0.0, 1.0)"}, study_name="s")
+    journal = tmp_path / "j.journal"
+    study = optuna.create_study(study_name="s", storage=make_storage(None, journal))
+    study.set_user_attr(attrs.parent_run_key("abc"), "run-1")
+    study.set_user_attr(attrs.launch_clock_key("abc"), [time.time() - 100.0, 2])
+    live = open_sweep(
+        sweep_of(settings, lambda o, c: ({"obj": 0.0}, None), journal), Role.worker("abc")
+    )
+    assert live.parent_run() == "run-1"
+    assert abs(time.monotonic() - live.since[0] - 100.0) < 5 and live.since[1] == 2

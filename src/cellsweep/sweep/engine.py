@@ -158,6 +158,8 @@ def start_parent_run(live: LiveStudy, launch: str | None) -> str:
         )
         if launch:
             study.set_user_attr(attrs.parent_run_key(launch), run_id)
+            started = time.time() - (time.monotonic() - live.since[0])
+            study.set_user_attr(attrs.launch_clock_key(launch), [started, live.since[1]])
     return run_id
 
 
@@ -202,7 +204,16 @@ class LiveStudy:
         command reads it from the study once its launcher has published it."""
         if self.parent is None and self.role.launch:
             self.parent = wait_parent_run(self.study, self.role.launch)
+            self._launch_clock(self.role.launch)
         return self.parent
+
+    def _launch_clock(self, launch: str) -> None:
+        """A worker's progress lines count from its launch, not from its own start (published
+        with the parent run; a lead of an older version published none: own start then)."""
+        clock = self.study.user_attrs.get(attrs.launch_clock_key(launch))
+        if clock:
+            started, done = clock
+            self.since = (time.monotonic() - (time.time() - float(started)), int(done))
 
     def sampler_for(self, n_existing: int) -> optuna.samplers.BaseSampler:
         """The sampler for the ask after ``n_existing`` trials: fresh draws for every ask."""

@@ -39,6 +39,12 @@ def parent_run_key(launch: str) -> str:
     return f"parent_run:{launch}"
 
 
+def launch_clock_key(launch: str) -> str:
+    """On the study: when one launch started (wall clock) and the trials done then, so that its
+    workers' progress lines count time from the launch, as the lead's do."""
+    return f"launch_clock:{launch}"
+
+
 def lead_key(launch: str) -> str:
     """On the study: the launching process's liveness, ``{"beat": time, "closing": bool}``, so
     the last live worker can tell a dead launcher from a busy one (engine.py)."""
