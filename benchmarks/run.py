@@ -97,7 +97,10 @@ def render() -> str:
         "trial_efficiency",
         "headline",
         "peer_race",
-        "sampler_choice",
+        "sampler_choice",  # the whole run, or one file per study (--study NAME):
+        "sampler_choice_chemotaxis-window",
+        "sampler_choice_density_pinn-free",
+        "sampler_choice_control",
         "preemption",
     ):
         res = load_result(name)

@@ -162,6 +162,7 @@ def run_study(job: tuple[str, str, int, list[str]]) -> dict[str, Any]:
                 "number": t.number,
                 "state": t.state.name,
                 "value": t.value,
+                "params": t.params,
                 "seconds": t.duration.total_seconds() if t.duration else None,
             }
             for t in s.trials
