@@ -360,7 +360,8 @@ def main(argv: list[str] | None = None) -> None:
                         if k not in fresh and "alias_of" not in v
                     },
                 }
-                selection[case] = res["selection"].get(case, {})
+                # a part without the default row has no cv_* picks: keep the earlier ones
+                selection[case] = {**selection.get(case, {}), **res["selection"].get(case, {})}
         finish(args.name, cases, selection)
         return
     cases: dict[str, dict] = {}

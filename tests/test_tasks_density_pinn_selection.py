@@ -95,7 +95,7 @@ def test_singular_hessian_fit_reports_the_rate_as_not_identified() -> None:
     est = mod.estimates("laplace", 0)
     assert est.interval_method == "laplace" and est.extra["laplace_check"]["lambda_b"] == "ok"
     assert est.lambda_b_ci[0] < est.lambda_b < est.lambda_b_ci[1]
-    assert est.converged and est.band_note == "" and est.call == "serial"
+    assert est.converged and est.band_note == "" and est.call == "no call"  # gamma alone
     # the same optimum, reparametrized so that λ_b cannot be told from a density parameter
     scaled = ScaledGamma()
     with torch.no_grad():
@@ -157,3 +157,20 @@ def test_authors_model_says_when_it_has_not_converged() -> None:
     assert mod.convergence() == []
     mod.epoch_losses = [float(10 - i) for i in range(10)]  # still falling
     assert any("still falling" in r for r in mod.convergence())
+
+
+def test_a_family_fitted_alone_calls_only_what_its_modes_back() -> None:
+    """gamma alone called 10/10 bimodal seeds serial and mixture2 alone 5/10 weakly bimodal
+    ones (one mode, no significant dip): a family alone cannot back "serial". A significant dip
+    backs "parallel"; auto's held-out comparison backs either."""
+    from cellsweep.tasks.density_pinn.modes import (
+        FREE_NO_CALL,
+        GAMMA_NO_CALL,
+        MIXTURE_NO_CALL,
+        single_family_no_call,
+    )
+
+    assert single_family_no_call("gamma", 1) == GAMMA_NO_CALL
+    assert single_family_no_call("mixture2", 1) == MIXTURE_NO_CALL
+    assert single_family_no_call("mixture2", 2) == ""
+    assert single_family_no_call("free", 2) == FREE_NO_CALL

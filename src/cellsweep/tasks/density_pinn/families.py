@@ -33,6 +33,8 @@ def gamma_pdf(t: torch.Tensor, mean: torch.Tensor, shape: torch.Tensor) -> torch
 class GammaFamily(nn.Module):
     """A single gamma delay density: one pathway, parametrized so mean > 0 and shape > 1 always."""
 
+    family_name = "gamma"  # model.family
+
     def __init__(self, mean: float = 2.0, shape: float = 5.0) -> None:
         super().__init__()
         self.log_mean = nn.Parameter(torch.tensor(math.log(mean), dtype=torch.float64))
@@ -47,6 +49,8 @@ class GammaFamily(nn.Module):
 
 class Mixture2Family(nn.Module):
     """w·Gamma(m1, k1) + (1 − w)·Gamma(m2, k2), m1 < m2."""
+
+    family_name = "mixture2"
 
     def __init__(self, mean: float = 2.0, shape: float = 5.0) -> None:
         super().__init__()
@@ -83,6 +87,8 @@ class KernelMixture(nn.Module):
     of the logits, which softmax ignores). Its strength is chosen by held-out NLL
     (benchmarks/README.md).
     """
+
+    family_name = "free"
 
     def __init__(
         self,

@@ -18,9 +18,8 @@ from cellsweep.tasks.density_pinn.config import LikelihoodModelCfg
 from cellsweep.tasks.density_pinn.data import Truth
 from cellsweep.tasks.density_pinn.estimates import Estimates, wasserstein1
 from cellsweep.tasks.density_pinn.estimator import DensityEstimator
-from cellsweep.tasks.density_pinn.families import KernelMixture
 from cellsweep.tasks.density_pinn.likelihood import MeanCurve, TransitionNLL
-from cellsweep.tasks.density_pinn.modes import FREE_NO_CALL, delta_modes
+from cellsweep.tasks.density_pinn.modes import delta_modes, single_family_no_call
 from cellsweep.tasks.density_pinn.profile import ProfileInterval, profile_interval
 
 Z95 = 1.959963984540054
@@ -339,6 +338,7 @@ class LikelihoodPINN(DensityEstimator):
         if failed:
             extra["profile_failures"] = failed
         not_converged = self.convergence(layout, flat0, root, floored)
+        supported = delta_modes(self.grid, f_hat, G)
         if self.kind == "gaussian":
             extra["scale"] = float(self.log_scale.exp())
         return Estimates(
@@ -354,10 +354,13 @@ class LikelihoodPINN(DensityEstimator):
             mean=y.cpu().numpy(),
             interval_method=interval_method,
             extra=extra,
-            supported=delta_modes(self.grid, f_hat, G),
+            supported=supported,
             candidates=delta_modes(self.grid, f_hat, G, test_dips=False),
             rate_methods=methods,
             not_identified=failed,
             convergence_warning=not_converged,
-            no_call_reason=FREE_NO_CALL if isinstance(self.family, KernelMixture) else "",
+            no_call_reason=single_family_no_call(
+                getattr(self.family, "family_name", ""),
+                len(supported),  # a test family: ""
+            ),
         )
