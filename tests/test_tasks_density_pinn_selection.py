@@ -174,3 +174,13 @@ def test_a_family_fitted_alone_calls_only_what_its_modes_back() -> None:
     assert single_family_no_call("mixture2", 1) == MIXTURE_NO_CALL
     assert single_family_no_call("mixture2", 2) == ""
     assert single_family_no_call("free", 2) == FREE_NO_CALL
+
+
+def test_a_no_call_reason_wraps_in_the_density_title() -> None:
+    """The reason is a sentence; on one line it ran off both sides of the figure."""
+    run = build(SMALL, {"estimator": "likelihood", "family": "gamma"}, seed=4)
+    quiet_trainer(3).fit(run.module, datamodule=run.datamodule)
+    est = run.module.estimates("laplace", 0)
+    title = density_figure(est, None, "fit").axes[0].get_title()
+    assert "one gamma has one mode" in title.replace("\n", " ")
+    assert max(len(line) for line in title.splitlines()) <= 90

@@ -293,3 +293,22 @@ def test_density_pinn_sweeps_run_and_log_children(sweep, tmp_path, capsys) -> No
     if sweep.endswith("free"):  # the study never chooses the family: auto does
         assert {r.data.params["model.family"] for r in children} == {"free"}
         assert len({r.data.params["model.smoothness"] for r in children}) == n
+
+
+def test_an_untracked_run_still_leaves_its_plots_in_the_run_folder(tmp_path, capsys) -> None:
+    """tracking=none saved no figures before (they were written only on the way to MLflow); the
+    run folder now holds them either way."""
+    argv = [
+        "experiment=density_pinn/unimodal",
+        "model.family=gamma",
+        "trainer.max_epochs=5",
+        "tracking=none",
+        *QUIET,
+        *store_overrides(tmp_path),
+    ]
+    code, out, err = run_train(argv, capsys)
+    assert code == 0, err
+    run_dir = tmp_path / "out"
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"density.png", "mean_curve.png", "density.csv", "estimates.json", "model.pt"} <= names
+    assert "no serial/parallel call: one gamma" in out

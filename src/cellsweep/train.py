@@ -148,13 +148,9 @@ def _run_tags(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-def _log_outputs(run: TrackedRun, cfg: DictConfig, task: TaskRun, out_dir: Path) -> list[str]:
-    """Config, overrides, the task's figures and files, and the weights, as artifacts.
-
-    The report is drawn and saved locally first, while the metrics sender may still be catching
-    up after a server outage; the epochs' metrics are then flushed before any artifact, so an
-    outage ends (or is told) there and the trial's end overlaps the wait instead of adding to it.
-    """
+def _save_outputs(task: TaskRun, out_dir: Path) -> tuple[Any, Path]:
+    """The task's report drawn and saved in the run folder: figures, files and the weights,
+    tracked or not (``tracking=none`` still leaves the plots where the user looks)."""
     report = task.report()
     for name, fig in report.figures.items():
         fig.savefig(out_dir / name)
@@ -162,6 +158,17 @@ def _log_outputs(run: TrackedRun, cfg: DictConfig, task: TaskRun, out_dir: Path)
         (out_dir / name).write_text(text)
     weights = out_dir / "model.pt"
     torch.save(report.weights if report.weights is not None else task.module.state_dict(), weights)
+    return report, weights
+
+
+def _log_outputs(run: TrackedRun, cfg: DictConfig, report: Any, weights: Path) -> list[str]:
+    """Config, overrides, the task's figures and files, and the weights, as artifacts.
+
+    The report is drawn and saved locally first (``_save_outputs``), while the metrics sender
+    may still be catching up after a server outage; the epochs' metrics are then flushed before
+    any artifact, so an outage ends (or is told) there and the trial's end overlaps the wait
+    instead of adding to it.
+    """
     run.flush()  # the epochs' metrics first
     run.log_text(redact_text(OmegaConf.to_yaml(cfg, resolve=True)), "config.yaml")
     run.log_text(redact_text(OmegaConf.to_yaml(_hydra_overrides())), "overrides.yaml")
@@ -320,7 +327,8 @@ def _train(cfg: DictConfig) -> dict[str, float]:
     fit = prepare_fit(cfg)
     with mlflow_run(cfg, fit) as run:
         metrics, pruned = fit_model(fit, run)
-        lines = _log_outputs(run, cfg, fit.task, fit.out_dir) if run else fit.task.report().lines
+        report, weights = _save_outputs(fit.task, fit.out_dir)
+        lines = _log_outputs(run, cfg, report, weights) if run else report.lines
         objective = cfg.get("objective")
         if objective and objective not in metrics:
             raise ConfigError(

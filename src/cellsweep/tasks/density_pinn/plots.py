@@ -8,6 +8,8 @@ call shows its peaks, not modes.
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -90,6 +92,7 @@ def density_figure(est: Estimates, truth: Truth | None, title: str) -> Figure:
     else:
         n = len(est.modes)
         verdict = f"{n} supported mode{'s' if n != 1 else ''}: {est.call}"
+    verdict = textwrap.fill(verdict, 90)  # a reason for no call is a sentence: keep it whole
     ax.set_title(f"{_headline(est, title)}\n{verdict}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
