@@ -203,7 +203,8 @@ def test_the_wheel_installs_light_and_sweeps_a_users_apps(tmp_path) -> None:
     assert "no plots for" in proc.stderr + proc.stdout  # the core draws none, and says so
 
     # the user's own torch and Lightning, then the extra: pip keeps both as they are
-    theirs_s = pip(venv, TORCH, LIGHTNING)
+    # no byte-compiling of torch's ~15,000 files: the step is the user's own, not cellsweep's
+    theirs_s = pip(venv, "--no-compile", TORCH, LIGHTNING)
     before = installed(venv)
     extra_s = pip(venv, f"cellsweep[lightning] @ {wheel.as_uri()}")
     after = installed(venv)
