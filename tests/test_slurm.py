@@ -231,8 +231,10 @@ def test_a_task_killed_mid_trial_is_recovered_by_the_heartbeat(slurm, tmp_path) 
     the Ctrl-C test), its trial stays RUNNING without a heartbeat, and the other worker runs it
     again once grace_period has passed (or at once, when the watcher sees the task leave the
     queue first)."""
+    # trials of ~4 s (60 epochs) could both end between two polls on a quiet machine: the
+    # array "never ran two trials at once"; 200 epochs give the poll and the kill ~12 s
     argv = _argv(
-        tmp_path, 2, 60, "hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=10"
+        tmp_path, 2, 200, "hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=10"
     )
     proc = subprocess.Popen(
         argv, env=slurm, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

@@ -36,7 +36,7 @@ from cellsweep.paths import config_dir, project_root, register_resolvers
 from cellsweep.sweep.api import TrialContext, current_trial
 from cellsweep.sweep.study import attrs
 from cellsweep.sweep.study.record import outcome_of
-from cellsweep.tasks.base import TaskRun, Workload, resolve_workload
+from cellsweep.tasks.base import Report, TaskRun, Workload, resolve_workload
 from cellsweep.threads import data_threads, parse_threads, train_threads
 from cellsweep.tracking import (
     TrackedRun,
@@ -148,7 +148,7 @@ def _run_tags(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
-def _save_outputs(task: TaskRun, out_dir: Path) -> tuple[Any, Path]:
+def _save_outputs(task: TaskRun, out_dir: Path) -> tuple[Report, Path]:
     """The task's report drawn and saved in the run folder: figures, files and the weights,
     tracked or not (``tracking=none`` still leaves the plots where the user looks)."""
     report = task.report()
@@ -161,7 +161,7 @@ def _save_outputs(task: TaskRun, out_dir: Path) -> tuple[Any, Path]:
     return report, weights
 
 
-def _log_outputs(run: TrackedRun, cfg: DictConfig, report: Any, weights: Path) -> list[str]:
+def _log_outputs(run: TrackedRun, cfg: DictConfig, report: Report, weights: Path) -> list[str]:
     """Config, overrides, the task's figures and files, and the weights, as artifacts.
 
     The report is drawn and saved locally first (``_save_outputs``), while the metrics sender

@@ -5,10 +5,10 @@ family's fit.
 Every family is fitted k times with one fold of cells held out (the comparison) and once on all
 cells (the estimates). Each training step advances every fit that has not converged by one
 L-BFGS step, and the run stops once all have; each validation scores every cell once, by the
-fit that did not see it. Logged per
-epoch: ``val/nll_heldout/<family>`` and ``val/nll_heldout_se/<family>`` (mean per transition and
-its standard error over cells), ``val/nll_heldout`` (the chosen family's), ``train/loss`` and the
-truth metrics of the chosen family's fit on all cells.
+fit that did not see it. Logged per epoch: ``val/nll_heldout/<family>`` and
+``val/nll_heldout_se/<family>`` (mean per transition and its standard error over cells),
+``val/nll_heldout`` (the chosen family's), ``train/loss`` and the truth metrics of the chosen
+family's fit on all cells.
 """
 
 from __future__ import annotations

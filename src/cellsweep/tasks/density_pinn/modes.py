@@ -39,7 +39,7 @@ Z95 = 1.959963984540054
 # enters the Laplace covariance and flattens dips, and its kernels add small peaks.
 FREE_NO_CALL = (
     "no test of the free family's modes is calibrated (its roughness prior flattens dips, its "
-    "kernels add peaks): model.family=auto or mixture2 makes the call"
+    "kernels add peaks): model.family=auto makes the call"
 )
 
 # A single family run alone has no comparison to back "serial": one gamma has one mode by
