@@ -24,18 +24,23 @@ def _run(tmp: Path):
     return client, runs[0]
 
 
+def _train_ok(tmp_path: Path, capsys, *overrides: str) -> tuple[str, str]:
+    """``cellsweep-train *overrides``, quiet and stored under ``tmp_path``; it must exit 0."""
+    code, out, err = run_train([*overrides, *QUIET, *store_overrides(tmp_path)], capsys)
+    assert code == 0, err
+    return out, err
+
+
 def test_likelihood_fit_stops_once_converged(tmp_path, capsys) -> None:
     """trainer.max_epochs is a cap for the likelihood estimator: the run stops at the first
     L-BFGS step that no longer lowers the loss, and what it reports passes the Newton check."""
-    argv = [
+    out, err = _train_ok(
+        tmp_path,
+        capsys,
         "experiment=density_pinn/unimodal",
         "model.family=gamma",
         "trainer.max_epochs=200",
-        *QUIET,
-        *store_overrides(tmp_path),
-    ]
-    code, out, err = run_train(argv, capsys)
-    assert code == 0, err
+    )
     client, run = _run(tmp_path)
     epochs = len(client.get_metric_history(run.info.run_id, "train/loss"))
     assert 2 <= epochs < 50, epochs
@@ -51,15 +56,13 @@ def test_likelihood_fit_stops_once_converged(tmp_path, capsys) -> None:
     ],
 )
 def test_likelihood_experiment_logs_everything(experiment, modes, model, tmp_path, capsys) -> None:
-    argv = [
+    out, _ = _train_ok(
+        tmp_path,
+        capsys,
         f"experiment={experiment}",
         "trainer.max_epochs=4",
         *model,
-        *QUIET,
-        *store_overrides(tmp_path),
-    ]
-    code, out, err = run_train(argv, capsys)
-    assert code == 0, err
+    )
     client, run = _run(tmp_path)
     assert run.info.status == "FINISHED"
     m = run.data.metrics
@@ -127,9 +130,7 @@ def test_weak_two_modes_default_command_calls_parallel_within_the_band(tmp_path,
     0.8), so the second mode must rest on the held-out comparison of two components with one.
     ~40 s of CPU: the one test of the shipped default end to end (18 fits: three families ×
     five folds plus all cells)."""
-    argv = ["experiment=density_pinn/weak_bimodal", "seed=0", *QUIET, *store_overrides(tmp_path)]
-    code, out, err = run_train(argv, capsys)
-    assert code == 0, err
+    out, _ = _train_ok(tmp_path, capsys, "experiment=density_pinn/weak_bimodal", "seed=0")
     client, run = _run(tmp_path)
     assert run.data.metrics["final/n_modes"] == 2
     est = json.loads(
@@ -153,16 +154,14 @@ def test_weak_two_modes_default_command_calls_parallel_within_the_band(tmp_path,
 
 
 def test_authors_estimator_runs_from_the_same_experiment(tmp_path, capsys) -> None:
-    argv = [
+    out, _ = _train_ok(
+        tmp_path,
+        capsys,
         "experiment=density_pinn/bimodal",
         "model=density_pinn/authors",
         "model.steps_per_epoch=20",
         "trainer.max_epochs=2",
-        *QUIET,
-        *store_overrides(tmp_path),
-    ]
-    code, out, err = run_train(argv, capsys)
-    assert code == 0, err
+    )
     client, run = _run(tmp_path)
     assert run.data.params["model.estimator"] == "authors"
     # 40 steps are far from the published budget: the run says so, in the output and as tags
@@ -188,19 +187,15 @@ def test_csv_experiment_reads_traces_and_their_truth(tmp_path, capsys) -> None:
         f"data.path={path}",
         "model.family=mixture2",
         "trainer.max_epochs=3",
-        *QUIET,
-        *store_overrides(tmp_path),
     ]
-    code, _, err = run_train(argv, capsys)
-    assert code == 0, err
+    _train_ok(tmp_path, capsys, *argv)
     _, run = _run(tmp_path)
     assert run.data.params["task.data.path"] == str(path)
     assert run.data.metrics["val/lambda_d_rel_err"] < 0.3  # the truth JSON beside it was read
     # without the truth file: no truth metrics, the rest as before
     (tmp_path / "mine.truth.json").unlink()
     other = tmp_path / "second"
-    code, _, err = run_train([*argv[:-3], *QUIET, *store_overrides(other)], capsys)
-    assert code == 0, err
+    _train_ok(other, capsys, *argv)
     _, run = _run(other)
     assert "val/nll_heldout" in run.data.metrics and "val/lambda_d_rel_err" not in run.data.metrics
 
@@ -266,7 +261,9 @@ def test_bad_input_is_one_line_and_exit_2(name, tmp_path, capsys) -> None:
 )
 def test_density_pinn_sweeps_run_and_log_children(sweep, tmp_path, capsys) -> None:
     n = 2  # free: each trial takes the profile fallback (~2.5 min on a loaded 2-core machine)
-    argv = [
+    out, _ = _train_ok(
+        tmp_path,
+        capsys,
         "-m",
         f"sweep={sweep}",
         "experiment=density_pinn/unimodal",
@@ -275,11 +272,7 @@ def test_density_pinn_sweeps_run_and_log_children(sweep, tmp_path, capsys) -> No
         f"hydra.sweeper.n_trials={n}",
         f"paths.sweeps_dir={tmp_path / 'sweeps'}",
         f"hydra.sweep.dir={tmp_path / 'multirun'}",
-        *QUIET,
-        *store_overrides(tmp_path),
-    ]
-    code, out, err = run_train(argv, capsys)
-    assert code == 0, err
+    )
     assert f"done {n}/{n}" in out
     client = mlflow_client(tmp_path)
     exp = client.get_experiment_by_name("cellsweep-density_pinn")
@@ -298,16 +291,14 @@ def test_density_pinn_sweeps_run_and_log_children(sweep, tmp_path, capsys) -> No
 def test_an_untracked_run_still_leaves_its_plots_in_the_run_folder(tmp_path, capsys) -> None:
     """tracking=none saved no figures before (they were written only on the way to MLflow); the
     run folder now holds them either way."""
-    argv = [
+    out, _ = _train_ok(
+        tmp_path,
+        capsys,
         "experiment=density_pinn/unimodal",
         "model.family=gamma",
         "trainer.max_epochs=5",
         "tracking=none",
-        *QUIET,
-        *store_overrides(tmp_path),
-    ]
-    code, out, err = run_train(argv, capsys)
-    assert code == 0, err
+    )
     run_dir = tmp_path / "out"
     names = {p.name for p in run_dir.iterdir()}
     assert {"density.png", "mean_curve.png", "density.csv", "estimates.json", "model.pt"} <= names
